@@ -1,0 +1,147 @@
+"""The area: a directory holding registrations, databases, logs and the key.
+
+Everything that turns a name into a path goes through here, so that nothing is
+ever opened outside the area (``dbfname`` is validated before it is joined).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import secrets
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from backend.errors import ConfigError
+
+DBFNAME_RE = re.compile(r"^(main|[0-9]{1,6})\.db$")
+KEY_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def validate_dbfname(name: str) -> str:
+    """Return ``name`` if it is a valid dbfname, else raise ``ConfigError``."""
+    if not isinstance(name, str) or not DBFNAME_RE.match(name):
+        raise ConfigError(f"invalid dbfname {name!r}: expected main.db or <digits>.db")
+    return name
+
+
+def dbfname_for_run_id(run_id: int | None, num_run_dbs: int) -> str:
+    """Megatest's mapping: run-id None -> main.db, n -> f"{n % num_run_dbs}.db"."""
+    if run_id is None:
+        return "main.db"
+    if isinstance(run_id, bool) or not isinstance(run_id, int) or run_id < 0:
+        raise ConfigError(f"invalid run-id {run_id!r}: expected a non-negative integer")
+    return f"{run_id % num_run_dbs}.db"
+
+
+@dataclass(frozen=True)
+class Area:
+    root: Path
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Area:
+        """An existing area directory (resolved); raise ``ConfigError`` otherwise."""
+        p = Path(path).expanduser()
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            raise ConfigError(f"area {str(p)!r} does not exist") from None
+        except OSError as exc:
+            raise ConfigError(f"area {str(p)!r} cannot be read: {exc.strerror}") from exc
+        if not stat.S_ISDIR(st.st_mode):
+            raise ConfigError(f"area {str(p)!r} is not a directory")
+        return cls(p.resolve())
+
+    @property
+    def servinfo_dir(self) -> Path:
+        return self.root / ".servinfo"
+
+    @property
+    def db_dir(self) -> Path:
+        return self.root / ".mtdb"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def key_path(self) -> Path:
+        return self.root / ".mtkey"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "megatest.config"
+
+    def db_path(self, dbfname: str) -> Path:
+        return self.db_dir / validate_dbfname(dbfname)
+
+    def log_path(self, dbfname: str, pid: int) -> Path:
+        return self.logs_dir / f"server-{validate_dbfname(dbfname)}-{pid}.log"
+
+    def ensure_dirs(self) -> None:
+        for d in (self.servinfo_dir, self.db_dir, self.logs_dir):
+            try:
+                d.mkdir(mode=0o755, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create {d}: {exc.strerror}") from exc
+            if d.is_symlink() or not d.is_dir():
+                raise ConfigError(f"{d} is not a directory")
+
+    # -- the area key -------------------------------------------------------
+
+    def read_key(self) -> bytes | None:
+        """The HMAC key (the hex text as ASCII bytes), or None if there is no key file."""
+        try:
+            fd = os.open(self.key_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ConfigError(f"key file {self.key_path} is a symlink: refused") from None
+            raise ConfigError(f"key file {self.key_path} cannot be read: {exc.strerror}") from exc
+        try:
+            st = os.fstat(fd)
+            _check_key_file(self.key_path, st)
+            data = os.read(fd, 256)
+        finally:
+            os.close(fd)
+        text = data.decode("ascii", "replace").strip()
+        if not KEY_RE.match(text):
+            raise ConfigError(f"key file {self.key_path} does not hold 64 hex characters")
+        return text.encode("ascii")
+
+    def key(self) -> bytes:
+        """The area key, created (0600, O_EXCL, O_NOFOLLOW) on first need."""
+        existing = self.read_key()
+        if existing is not None:
+            return existing
+        text = secrets.token_hex(32)
+        try:
+            fd = os.open(
+                self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600
+            )
+        except FileExistsError:
+            # Another process won the race; use its key.
+            got = self.read_key()
+            if got is None:
+                raise ConfigError(f"key file {self.key_path} vanished while being created")
+            return got
+        except OSError as exc:
+            raise ConfigError(f"cannot create key file {self.key_path}: {exc.strerror}") from exc
+        try:
+            os.write(fd, (text + "\n").encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return text.encode("ascii")
+
+
+def _check_key_file(path: Path, st: os.stat_result) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"key file {path} is not a regular file: refused")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(f"key file {path} is group/other-writable: refused (chmod 600 it)")
+    if st.st_uid != os.geteuid():
+        raise ConfigError(f"key file {path} is owned by another user (uid {st.st_uid}): refused")

@@ -1,0 +1,342 @@
+"""``backend``: the operator's command line (SPEC §7).
+
+Every error is one line on stderr (``backend: error: ...``) and a non-zero
+exit: 1 for failures, 2 for usage errors. No traceback reaches a user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NoReturn
+
+from backend import registry
+from backend.area import Area, validate_dbfname
+from backend.config import Settings, load_settings
+from backend.errors import BackendError, ConfigError
+
+EXIT_FAIL, EXIT_USAGE = 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+class CliError(BackendError):
+    pass
+
+
+def _add_settings_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("settings (override megatest.config [server] and MTSERVE_*)")
+    for f in Settings.__dataclass_fields__.values():
+        flag = "--" + f.name.replace("_", "-")
+        g.add_argument(flag, dest=f"set_{f.name}", metavar=str(f.type).upper(), default=None)
+
+
+def _settings(area: Area, args: argparse.Namespace) -> Settings:
+    flags = {k[4:]: v for k, v in vars(args).items() if k.startswith("set_") and v is not None}
+    return load_settings(area.root, flags)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="backend", description="mtserve database servers: run, inspect, call.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("server", help="run one server in the foreground")
+    p.add_argument("--area", required=True)
+    p.add_argument("--db", required=True, help="dbfname: main.db or <n>.db")
+    p.add_argument("--detached", action="store_true", help=argparse.SUPPRESS)
+    _add_settings_flags(p)
+
+    p = sub.add_parser("serve", help="run and supervise server processes (headless mode)")
+    p.add_argument("--area", required=True)
+    p.add_argument("--db", action="append", help="dbfname to serve (repeatable; default main.db)")
+    p.add_argument("--servers-per-db", type=int, default=1)
+    p.add_argument("--json", action="store_true", help="state changes as JSON lines")
+    _add_settings_flags(p)
+
+    p = sub.add_parser("list", help="every registration with state, load, age, touched, ping")
+    p.add_argument("--area", required=True)
+    p.add_argument("--db", help="only this dbfname")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("ping", help="ping the servers of a db, or one HOST:PORT")
+    p.add_argument("--area", required=True)
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--db")
+    target.add_argument("address", nargs="?", metavar="HOST:PORT")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("start", help="start a server for a db through the launcher")
+    p.add_argument("--area", required=True)
+    p.add_argument("--db", required=True)
+    p.add_argument("--no-wait", action="store_true", help="do not wait for it to register")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("stop", help="stop servers with the authenticated stop command")
+    p.add_argument("--area", required=True)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--db")
+    which.add_argument("--server-id")
+    which.add_argument("--all", action="store_true")
+    p.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for exit")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("call", help="run a database command")
+    p.add_argument("--area", required=True)
+    p.add_argument("--run-id", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--direct", action="store_true", help="read the db file without a server")
+    p.add_argument("--deadline", type=float, default=None, help="seconds (default call-deadline)")
+    p.add_argument("cmd")
+    p.add_argument("params", nargs="*", metavar="PARAM", help="JSON if it parses, else a string")
+    return parser
+
+
+# -- commands ---------------------------------------------------------------------
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    from backend.server import run_server
+
+    area = Area.open(args.area)
+    dbfname = validate_dbfname(args.db)
+    return run_server(area, dbfname, _settings(area, args), detached=args.detached)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from backend.supervisor import Supervisor
+
+    area = Area.open(args.area)
+    dbs = [validate_dbfname(d) for d in (args.db or ["main.db"])]
+    if args.servers_per_db < 1:
+        raise CliError("--servers-per-db must be at least 1")
+    settings = _settings(area, args)
+    if args.servers_per_db > settings.max_servers:
+        raise CliError(f"--servers-per-db {args.servers_per_db} exceeds max-servers {settings.max_servers}")
+    sup = Supervisor(area, settings, dbs, args.servers_per_db, json_lines=args.json)
+    return sup.run()
+
+
+def _scan_rows(area: Area, settings: Settings, dbfname: str | None) -> tuple[list[Any], list[registry.Problem]]:
+    from backend.client import ping
+    from backend.status import make_row
+
+    scan = registry.scan(area.servinfo_dir, dbfname)
+    entries = registry.newest_first(scan.entries)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        pings = list(
+            pool.map(
+                lambda e: ping(e.registration.host, e.registration.port, settings.ping_timeout),
+                entries,
+            )
+        )
+    rows = [make_row(e, p, settings.stale_after) for e, p in zip(entries, pings, strict=True)]
+    return rows, list(scan.problems)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from backend.status import human_duration
+
+    area = Area.open(args.area)
+    dbfname = validate_dbfname(args.db) if args.db else None
+    settings = load_settings(area.root)
+    rows, problems = _scan_rows(area, settings, dbfname)
+    now = time.time()
+    if args.json:
+        print(json.dumps({
+            "area": str(area.root),
+            "servers": [r.as_json(now) for r in rows],
+            "problems": [{"name": p.name, "reason": p.reason} for p in problems],
+        }, indent=2))
+        return 0
+    header = f"{'SERVER':<22} {'DB':<9} {'PID':>7} {'STATE':<13} {'LOAD':>4} {'AGE':>7} {'TOUCHED':>7} {'PING':>9}  SERVER-ID"
+    print(header)
+    for r in rows:
+        d = r.as_json(now)
+        state = d["state"] + ("*" if r.remote else "")
+        load = "-" if d["sload"] is None else str(d["sload"])
+        ping_ms = "-" if d["ping_ms"] is None else f"{d['ping_ms']:.2f}ms"
+        print(
+            f"{d['server']:<22} {d['dbfname']:<9} {d['pid']:>7} {state:<13} {load:>4} "
+            f"{human_duration(d['age_s']):>7} {human_duration(d['touched_s']):>7} {ping_ms:>9}  {d['server_id'][:12]}"
+        )
+    if any(r.remote for r in rows):
+        print("* on another host")
+    for p in problems:
+        print(f"backend: warning: .servinfo/{p.name}: {p.reason}", file=sys.stderr)
+    return 0
+
+
+def _parse_address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise CliError(f"bad address {text!r}: expected HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def cmd_ping(args: argparse.Namespace) -> int:
+    from backend.client import ping
+    from backend.status import make_row
+
+    area = Area.open(args.area)
+    settings = load_settings(area.root)
+    if args.address:
+        host, port = _parse_address(args.address)
+        res = ping(host, port, settings.ping_timeout)
+        if args.json:
+            print(json.dumps({"server": f"{host}:{port}", "ok": res.ok, "server_id": res.server_id,
+                              "sstate": res.sstate, "sload": res.sload, "ping_ms": res.rtt_ms,
+                              "error": res.error}))
+        if not res.ok:
+            raise CliError(f"{host}:{port}: no answer ({res.error})")
+        if not args.json:
+            print(f"{host}:{port} {res.sstate} sload={res.sload} {res.rtt_ms:.2f}ms server-id={res.server_id}")
+        return 0
+    dbfname = validate_dbfname(args.db)
+    entries = registry.newest_first(registry.scan(area.servinfo_dir, dbfname).entries)
+    if not entries:
+        raise CliError(f"no server registered for {dbfname} in {area.root}")
+    rows = [
+        make_row(e, ping(e.registration.host, e.registration.port, settings.ping_timeout), settings.stale_after)
+        for e in entries
+    ]
+    if args.json:
+        print(json.dumps([r.as_json() for r in rows], indent=2))
+    else:
+        for r in rows:
+            d = r.as_json()
+            timing = f"{d['ping_ms']:.2f}ms" if d["ping_ms"] is not None else f"({d['error']})"
+            print(f"{d['server']} {d['dbfname']} {d['state']} sload={d['sload']} {timing} server-id={d['server_id']}")
+    if not any(r.state == "RUNNING" for r in rows):
+        raise CliError(f"no running server for {dbfname} answered")
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from backend.launcher import start_server
+
+    area = Area.open(args.area)
+    dbfname = validate_dbfname(args.db)
+    settings = load_settings(area.root)
+    res = start_server(area, dbfname, settings, force=True)
+    if not res.started:
+        raise CliError(f"not starting a server for {dbfname}: {res.reason}")
+    if args.no_wait:
+        out: dict[str, Any] = {"started": True, "pid": res.pid}
+    else:
+        entry = _wait_registered(area, dbfname, res.pid, settings.call_deadline)
+        if entry is None:
+            raise CliError(
+                f"server pid {res.pid} did not register within {settings.call_deadline:g}s "
+                f"(see {area.log_path(dbfname, res.pid or 0)})"
+            )
+        reg = entry.registration
+        out = {"started": True, "pid": reg.pid, "server": f"{reg.host}:{reg.port}",
+               "server_id": reg.server_id, "dbfname": dbfname}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(" ".join(f"{k}={v}" for k, v in out.items() if k != "started"))
+    return 0
+
+
+def _wait_registered(area: Area, dbfname: str, pid: int | None, timeout: float) -> registry.Entry | None:
+    import psutil
+
+    end = time.monotonic() + timeout
+    delay = 0.01
+    while time.monotonic() < end:
+        for e in registry.scan(area.servinfo_dir, dbfname).entries:
+            if e.registration.pid == pid:
+                return e
+        if pid is not None and not psutil.pid_exists(pid):
+            return None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+    return None
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from backend.control import stop_servers
+
+    area = Area.open(args.area)
+    settings = load_settings(area.root)
+    dbfname = validate_dbfname(args.db) if args.db else None
+    results = stop_servers(area, settings, dbfname=dbfname, server_id=args.server_id,
+                           timeout=args.timeout)
+    if not results:
+        raise CliError("no matching server registered")
+    if args.json:
+        print(json.dumps([r.__dict__ for r in results], indent=2))
+    else:
+        for r in results:
+            print(f"{r.name}: {r.outcome}")
+    failed = [r for r in results if not r.stopped]
+    if failed:
+        raise CliError(f"{len(failed)} of {len(results)} servers not stopped: {failed[0].outcome}")
+    return 0
+
+
+def _param(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    area = Area.open(args.area)
+    params = [_param(p) for p in args.params]
+    settings = load_settings(area.root)
+    if args.direct:
+        from backend.direct import call_direct
+
+        result = call_direct(area, settings, args.cmd, args.run_id, params)
+    else:
+        from backend.client import Client
+
+        with Client(area, settings) as client:
+            result = client.call(args.cmd, *params, run_id=args.run_id, deadline=args.deadline)
+    if args.json or not isinstance(result, str):
+        print(json.dumps(result, default=_json_default))
+    else:
+        print(result)
+    return 0
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, bytes):
+        return obj.hex()
+    raise TypeError(f"cannot show {type(obj).__name__}")
+
+
+COMMANDS = {
+    "server": cmd_server, "serve": cmd_serve, "list": cmd_list, "ping": cmd_ping,
+    "start": cmd_start, "stop": cmd_stop, "call": cmd_call,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except BackendError as exc:
+        print(f"backend: error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        print("backend: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_FAIL
+    except OSError as exc:
+        print(f"backend: error: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAIL
+
+
+__all__ = ["main", "build_parser", "ConfigError"]

@@ -1,0 +1,405 @@
+"""The client: ping, discovery, server choice, auto-start, and ``Client.call``.
+
+Blocking sockets (a library call should not need an event loop), plus one
+asyncio ping (``aping``) for the server's own scans. This module and
+``server.py`` are the only ones that move protocol bytes over sockets.
+
+Rules (SPEC §6), and the Megatest bugs they fix:
+- each candidate is pinged at most once per choice, with a per-attempt timeout
+  (P5); the load used for the choice is that fresh ping's ``sload`` (P6);
+- the ping's connection is kept and becomes the cached connection, so choosing
+  a server costs no extra round trip;
+- every loop is bounded by one deadline that ends in ``NoServerError`` naming
+  the area, the db and the last failure (P7);
+- write commands carry an idempotency key, so a retry after a lost answer
+  cannot apply a write twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend import api, protocol, registry
+from backend.area import Area, dbfname_for_run_id
+from backend.config import Settings, load_settings
+from backend.errors import (
+    BackendError,
+    ConnectError,
+    NoServerError,
+    ProtocolError,
+    RemoteError,
+    Timeout,
+    TransportError,
+)
+
+PING_WIRE = protocol.encode(["ping", None, [], None])
+
+
+@dataclass(frozen=True)
+class PingResult:
+    ok: bool
+    server_id: str | None = None
+    sstate: str | None = None
+    sload: int | None = None
+    rtt_ms: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def matches(self, server_id: str) -> bool:
+        return self.ok and self.server_id == server_id
+
+    def usable(self, server_id: str) -> bool:
+        return self.matches(server_id) and self.sstate == protocol.RUNNING
+
+
+def _ping_result(resp: protocol.Response, rtt_ms: float) -> PingResult:
+    meta = resp.meta
+    sload = meta.get("sload")
+    return PingResult(
+        ok=resp.status == protocol.OK and isinstance(resp.result, str),
+        server_id=resp.result if isinstance(resp.result, str) else None,
+        sstate=meta.get("sstate") if isinstance(meta.get("sstate"), str) else None,
+        sload=sload if isinstance(sload, int) and not isinstance(sload, bool) else None,
+        rtt_ms=rtt_ms,
+        meta=meta,
+        error=None if resp.status == protocol.OK else f"answered {resp.status}",
+    )
+
+
+class Connection:
+    """One TCP connection to a server (blocking)."""
+
+    def __init__(self, host: str, port: int, timeout: float, max_frame: int = 1 << 20) -> None:
+        self.host, self.port = host, port
+        try:
+            self.sock = socket.create_connection((host, port), timeout=timeout)
+        except TimeoutError as exc:
+            raise Timeout(f"connect to {host}:{port} timed out") from exc
+        except OSError as exc:
+            raise ConnectError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from exc
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Responses are at most max-frame; allow a little for the envelope.
+        self.decoder = protocol.FrameDecoder(max_frame + 4096)
+        self.server_id: str | None = None
+        self.nonce: str | None = None
+        self.authenticated = False
+        self.backoff = 0
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def send(self, data: bytes, timeout: float) -> None:
+        try:
+            self.sock.settimeout(max(timeout, 0.001))
+            self.sock.sendall(data)
+        except TimeoutError as exc:
+            raise Timeout(f"send to {self.host}:{self.port} timed out") from exc
+        except OSError as exc:
+            raise ConnectError(f"send to {self.host}:{self.port} failed: {exc.strerror or exc}") from exc
+
+    def receive(self, timeout: float) -> protocol.Response:
+        end = time.monotonic() + timeout
+        while True:
+            obj = self.decoder.next()
+            if obj is not None:
+                return protocol.parse_response(obj)
+            left = end - time.monotonic()
+            if left <= 0:
+                raise Timeout(f"no answer from {self.host}:{self.port} within {timeout:.3g}s")
+            try:
+                self.sock.settimeout(left)
+                data = self.sock.recv(262144)
+            except TimeoutError as exc:
+                raise Timeout(f"no answer from {self.host}:{self.port} within {timeout:.3g}s") from exc
+            except OSError as exc:
+                raise ConnectError(f"{self.host}:{self.port}: {exc.strerror or exc}") from exc
+            if not data:
+                raise ConnectError(f"{self.host}:{self.port} closed the connection")
+            self.decoder.feed(data)
+
+    def request(self, wire: list[Any], timeout: float) -> protocol.Response:
+        self.send(protocol.encode(wire), timeout)
+        return self.receive(timeout)
+
+    def ping(self, timeout: float) -> PingResult:
+        t0 = time.perf_counter()
+        self.send(PING_WIRE, timeout)
+        resp = self.receive(timeout)
+        result = _ping_result(resp, (time.perf_counter() - t0) * 1000)
+        if result.ok:
+            self.server_id = result.server_id
+            nonce = result.meta.get("nonce")
+            self.nonce = nonce if isinstance(nonce, str) else None
+        return result
+
+
+def ping(host: str, port: int, timeout: float = 2.0) -> PingResult:
+    """Ping ``host:port`` once; never raises for network trouble."""
+    t0 = time.perf_counter()
+    try:
+        conn = Connection(host, port, timeout)
+    except TransportError as exc:
+        return PingResult(ok=False, error=str(exc), rtt_ms=(time.perf_counter() - t0) * 1000)
+    try:
+        return conn.ping(timeout)
+    except (TransportError, ProtocolError) as exc:
+        return PingResult(ok=False, error=str(exc))
+    finally:
+        conn.close()
+
+
+async def aping(host: str, port: int, timeout: float = 2.0) -> PingResult:
+    """The asyncio twin of ``ping`` (used inside servers)."""
+    t0 = time.perf_counter()
+    writer = None
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(PING_WIRE)
+            header = await reader.readexactly(4)
+            (size,) = protocol.HEADER.unpack(header)
+            if size > 65536:
+                raise ProtocolError("ping answer too large")
+            body = await reader.readexactly(size)
+        resp = protocol.parse_response(protocol.decode_body(body))
+        return _ping_result(resp, (time.perf_counter() - t0) * 1000)
+    except TimeoutError:
+        return PingResult(ok=False, error=f"no answer within {timeout:g}s")
+    except (OSError, asyncio.IncompleteReadError, ProtocolError) as exc:
+        return PingResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+# -- the client ------------------------------------------------------------------
+
+Launch = Callable[[Area, str, Settings], Any]
+
+
+def _default_launch(area: Area, dbfname: str, settings: Settings) -> Any:
+    from backend.launcher import start_server
+
+    return start_server(area, dbfname, settings)
+
+
+class Client:
+    """Calls database commands on an area's servers, starting one when needed.
+
+    ``Client(area).call("set-var", "color", "blue")``. One connection is cached
+    per dbfname. Not thread-safe: use one Client per thread.
+    """
+
+    def __init__(
+        self,
+        area: Area | str | Path,
+        settings: Settings | None = None,
+        *,
+        launch: Launch | None = _default_launch,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.area = area if isinstance(area, Area) else Area.open(area)
+        self.settings = settings or load_settings(self.area.root)
+        self._launch = launch
+        self._clock, self._sleep = clock, sleep
+        self._conns: dict[str, Connection] = {}
+        self._key: bytes | None = None
+        self.last_server: str | None = None
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for conn in self._conns.values():
+            conn.close()
+        self._conns.clear()
+
+    @property
+    def key(self) -> bytes:
+        if self._key is None:
+            self._key = self.area.key()
+        return self._key
+
+    # -- public API ----------------------------------------------------------
+
+    def call(
+        self,
+        cmd: str,
+        *params: Any,
+        run_id: int | None = None,
+        meta: dict[str, Any] | None = None,
+        deadline: float | None = None,
+    ) -> Any:
+        """Run ``cmd`` on a server of the db that ``run_id`` maps to; return its result.
+
+        Raises ``RemoteError`` for an ``error`` answer and ``NoServerError`` when no
+        server could be reached or started before the deadline.
+        """
+        dbfname = dbfname_for_run_id(run_id, self.settings.num_run_dbs)
+        meta = dict(meta or {})
+        if api.is_write(cmd) and "idem" not in meta:
+            meta["idem"] = secrets.token_hex(16)
+        end = self._clock() + (deadline if deadline is not None else self.settings.call_deadline)
+        attempt = 0
+        last_failure = "no server answered"
+        while True:
+            attempt += 1
+            conn = self._conns.get(dbfname) or self._connect(dbfname, end, last_failure)
+            if conn.backoff:
+                self._sleep(min(0.01 * conn.backoff, 0.5))
+            wire_meta = dict(meta)
+            if not conn.authenticated and conn.server_id and conn.nonce:
+                wire_meta["auth"] = protocol.auth_token(self.key, conn.server_id, conn.nonce)
+            timeout = min(self.settings.request_timeout, max(end - self._clock(), 0.001))
+            try:
+                resp = conn.request([cmd, run_id, list(params), wire_meta or None], timeout)
+            except (TransportError, ProtocolError) as exc:
+                self._drop(dbfname)
+                last_failure = f"{conn.host}:{conn.port}: {exc}"
+                if self._clock() >= end:
+                    raise self._no_server(dbfname, last_failure) from exc
+                continue
+            conn.authenticated = True
+            if resp.status == protocol.OK:
+                conn.backoff = max(conn.backoff - 1, 0)
+                return resp.result
+            if resp.status == protocol.LOADED:
+                conn.backoff += 1
+                return resp.result
+            if resp.status == protocol.BUSY:
+                raw = resp.result if isinstance(resp.result, (int, float)) else 0.1
+                wait = max(float(raw), 0.0) + attempt / 10
+                last_failure = f"{conn.host}:{conn.port} busy"
+                if self._clock() + wait >= end:
+                    raise self._no_server(dbfname, last_failure)
+                self._sleep(wait)
+                continue
+            code = resp.error_code or "error"
+            message = (resp.errmsg or "").partition(":")[2].strip()
+            if code == "shutting_down":
+                # Not executed: safe to send to another server.
+                self._drop(dbfname)
+                last_failure = f"{conn.host}:{conn.port} shutting down"
+                continue
+            if code == "unauthorized":
+                conn.authenticated = False
+            raise RemoteError(code, message)
+
+    def ping_all(self, dbfname: str) -> list[tuple[registry.Entry, PingResult]]:
+        """Ping every registration of ``dbfname`` once (newest first)."""
+        entries = registry.newest_first(
+            registry.scan(self.area.servinfo_dir, dbfname).entries
+        )
+        return [
+            (e, ping(e.registration.host, e.registration.port, self.settings.ping_timeout))
+            for e in entries
+        ]
+
+    # -- discovery -----------------------------------------------------------
+
+    def _drop(self, dbfname: str) -> None:
+        conn = self._conns.pop(dbfname, None)
+        if conn is not None:
+            conn.close()
+
+    def _no_server(self, dbfname: str, last_failure: str) -> NoServerError:
+        return NoServerError(
+            f"no usable server for {dbfname} in area {self.area.root} within "
+            f"{self.settings.call_deadline:g}s; last failure: {last_failure}"
+        )
+
+    def _connect(self, dbfname: str, end: float, last_failure: str) -> Connection:
+        delay = 0.01
+        while True:
+            found, starting, last_failure = self._choose(dbfname, end, last_failure)
+            if found is not None:
+                self._conns[dbfname] = found
+                self.last_server = f"{found.host}:{found.port}"
+                return found
+            if self._clock() >= end:
+                raise self._no_server(dbfname, last_failure)
+            if not starting and self._launch is not None:
+                try:
+                    outcome = self._launch(self.area, dbfname, self.settings)
+                except BackendError as exc:
+                    last_failure = f"cannot start a server: {exc}"
+                else:
+                    if getattr(outcome, "started", False):
+                        delay = 0.01
+                    elif getattr(outcome, "reason", None) and last_failure == "no registration":
+                        last_failure = f"no registration; start refused: {outcome.reason}"
+            # Wait for a registration to appear or come up: short doubling polls,
+            # not Megatest's fixed 1-4 s sleeps.
+            self._sleep(min(delay, max(end - self._clock(), 0)))
+            delay = min(delay * 2, 0.25)
+
+    def _choose(
+        self, dbfname: str, end: float, last_failure: str
+    ) -> tuple[Connection | None, bool, str]:
+        """Ping each registration once; keep the connection of the least-loaded."""
+        from backend import procs
+
+        scan = registry.scan(self.area.servinfo_dir, dbfname)
+        entries = registry.newest_first(scan.entries)
+        if not entries:
+            return None, False, "no registration"
+        best: tuple[int, int, Connection] | None = None
+        starting = False
+        now = time.time()
+        for order, entry in enumerate(entries):
+            reg = entry.registration
+            if procs.locally_gone(reg):
+                last_failure = f"{reg.name}: process {reg.pid} is gone"
+                self._maybe_remove(entry, now)
+                continue
+            timeout = min(self.settings.ping_timeout, max(end - self._clock(), 0.001))
+            try:
+                conn = Connection(reg.host, reg.port, timeout, self.settings.max_frame)
+            except TransportError as exc:
+                last_failure = f"{reg.name}: {exc}"
+                self._maybe_remove(entry, now)
+                continue
+            try:
+                result = conn.ping(timeout)
+            except (TransportError, ProtocolError) as exc:
+                conn.close()
+                last_failure = f"{reg.name}: {exc}"
+                self._maybe_remove(entry, now)
+                continue
+            if not result.matches(reg.server_id):
+                conn.close()
+                last_failure = f"{reg.name}: answers server-id {result.server_id}, not {reg.server_id}"
+                self._maybe_remove(entry, now)
+                continue
+            if result.sstate != protocol.RUNNING:
+                conn.close()
+                starting = starting or result.sstate == protocol.STARTING
+                last_failure = f"{reg.name}: {result.sstate}"
+                continue
+            load = result.sload if result.sload is not None else 99999
+            if best is None or load < best[0]:
+                if best is not None:
+                    best[2].close()
+                best = (load, order, conn)
+            else:
+                conn.close()
+        return (best[2] if best else None), starting, last_failure
+
+    def _maybe_remove(self, entry: registry.Entry, now: float) -> None:
+        # The provably-dead rule: failed ping AND mtime stale for stale-after.
+        if registry.is_stale(entry, now, self.settings.stale_after):
+            registry.remove_dead(entry)

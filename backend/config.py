@@ -1,0 +1,148 @@
+"""Settings: flags > environment ``MTSERVE_*`` > ``[server]`` of megatest.config > defaults.
+
+One frozen ``Settings`` object is built once per process and passed down; nothing
+else reads the environment or the config file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from backend.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All tunables, named as in ``[server]`` with ``-`` turned into ``_``."""
+
+    heartbeat: float = 5.0
+    stale_after: float = 360.0
+    idle_timeout: float = 600.0
+    max_servers: int = 4
+    busy_threshold: int = 20
+    loaded_threshold: int = 10
+    ping_timeout: float = 2.0
+    call_deadline: float = 30.0
+    start_throttle: float = 5.0
+    max_load: float = 4.0
+    max_server_procs: int = 100
+    num_run_dbs: int = 10
+    max_frame: int = 1048576
+    frame_deadline: float = 10.0
+    host: str = "127.0.0.1"
+    lowport: int = 32768
+    # Not in SPEC §6; ours (docs/config.md).
+    port: int = 0
+    db_busy_timeout: float = 10.0
+    journal_mode: str = "auto"
+    drain_timeout: float = 10.0
+    request_timeout: float = 15.0
+    registration_visible_timeout: float = 12.0
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_FIELD_TYPES: dict[str, type] = {f.name: f.type for f in fields(Settings)}  # type: ignore[misc]
+_TYPE_BY_NAME = {"float": float, "int": int, "str": str}
+_POSITIVE = {
+    "heartbeat", "stale_after", "idle_timeout", "ping_timeout", "call_deadline",
+    "max_frame", "frame_deadline", "max_servers", "num_run_dbs", "drain_timeout",
+    "request_timeout",
+}
+_JOURNAL_MODES = ("auto", "wal", "delete")
+
+
+def setting_names() -> list[str]:
+    """Config-file spelling of every setting (``stale-after``)."""
+    return [f.name.replace("_", "-") for f in fields(Settings)]
+
+
+def coerce(name: str, raw: Any, source: str) -> Any:
+    """Convert ``raw`` to the type of setting ``name`` (underscore form); ConfigError if bad."""
+    if name not in _FIELD_TYPES:
+        raise ConfigError(f"{source}: unknown setting {name.replace('_', '-')!r}")
+    typ = _FIELD_TYPES[name]
+    typ = _TYPE_BY_NAME.get(typ, typ) if isinstance(typ, str) else typ
+    try:
+        value = typ(raw) if not isinstance(raw, typ) else raw
+        if typ is int and isinstance(raw, str):
+            value = int(raw.strip())
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{source}: {name.replace('_', '-')} must be {typ.__name__}, got {raw!r}"
+        ) from None
+    if name in _POSITIVE and value <= 0:
+        raise ConfigError(f"{source}: {name.replace('_', '-')} must be > 0, got {raw!r}")
+    if name == "journal_mode" and value not in _JOURNAL_MODES:
+        raise ConfigError(f"{source}: journal-mode must be one of {', '.join(_JOURNAL_MODES)}")
+    if name in ("port", "lowport") and not 0 <= value <= 65535:
+        raise ConfigError(f"{source}: {name} must be 0..65535, got {raw!r}")
+    return value
+
+
+_SECTION_RE = re.compile(r"^\[([^\]]+)\]\s*$")
+
+
+def read_megatest_server_section(path: Path) -> dict[str, str]:
+    """``key value`` lines of the ``[server]`` section (Megatest config syntax).
+
+    Megatest's syntax: ``[section]`` headers, ``key value`` lines, ``#`` comments;
+    other directives (``[include ...]``, ``#{...}`` expansions) are not ours to
+    interpret and are ignored.
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    section = None
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        m = _SECTION_RE.match(stripped)
+        if m:
+            section = m.group(1).strip()
+            continue
+        if section != "server":
+            continue
+        key, _, value = stripped.partition(" ")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def load_settings(
+    area_root: Path | None,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge the four layers. Unknown keys in megatest.config are ignored (Megatest's
+    ``[server]`` has keys of its own, e.g. ``homehost``); unknown flags are errors."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    if area_root is not None:
+        cfg_path = area_root / "megatest.config"
+        for key, raw in read_megatest_server_section(cfg_path).items():
+            name = key.replace("-", "_")
+            if name in _FIELD_TYPES:
+                values[name] = coerce(name, raw, f"{cfg_path} [server] {key}")
+    for name in _FIELD_TYPES:
+        env_key = "MTSERVE_" + name.upper()
+        if env_key in environ:
+            values[name] = coerce(name, environ[env_key], f"environment {env_key}")
+    for name, raw in (flags or {}).items():
+        if raw is not None:
+            values[name] = coerce(name, raw, f"--{name.replace('_', '-')}")
+    return Settings(**values)

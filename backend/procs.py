@@ -1,0 +1,124 @@
+"""Local process facts: which host a registration lives on, whether its process
+is the one that wrote it, how many servers of an area run here, and a guarded
+SIGTERM.
+
+psutil can only confirm *local* pids; a registration from another host is
+"remote, ping only" and is never judged by its pid.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import os
+import signal
+import socket
+
+import psutil
+
+from backend.registry import Registration
+
+# Two create_time readings of one process agree to within clock-tick rounding.
+_PROC_START_SLACK = 1.0
+
+
+@functools.lru_cache(maxsize=1)
+def this_hostname() -> str:
+    return socket.gethostname()
+
+
+@functools.lru_cache(maxsize=1)
+def _local_addresses() -> frozenset[str]:
+    addrs = {"localhost"}
+    try:
+        for infos in psutil.net_if_addrs().values():
+            for info in infos:
+                if info.family in (socket.AF_INET, socket.AF_INET6):
+                    addrs.add(info.address.split("%", 1)[0])
+    except OSError:
+        pass
+    return frozenset(addrs)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def is_this_host(reg: Registration) -> bool:
+    """Does ``reg`` describe a server on this machine?
+
+    Our files carry a ``hostname`` extension; Megatest's files only have the
+    address, which counts as ours if it is loopback or one of our interfaces
+    (so an IP-registered server does not look foreign: Megatest's bug P9).
+    """
+    name = reg.extras.get("hostname")
+    if name:
+        return name == this_hostname()
+    host = reg.host.strip("[]")
+    return _is_loopback(host) or host in _local_addresses() or host == this_hostname()
+
+
+def host_identity(reg: Registration) -> str:
+    """The key the home-host rule compares: our hostname for local files."""
+    return this_hostname() if is_this_host(reg) else reg.hostname
+
+
+def process_matches(reg: Registration) -> bool:
+    """True if the local process ``reg.pid`` exists and started when ``reg`` says.
+
+    A pid reused by an unrelated process fails the start-time check (when the
+    file has ``proc-start``); without ``proc-start`` existence is all we know.
+    """
+    try:
+        proc = psutil.Process(reg.pid)
+        created = proc.create_time()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+    except psutil.AccessDenied:
+        return True
+    if proc.status() == psutil.STATUS_ZOMBIE:
+        return False
+    started = reg.proc_start
+    return started is None or abs(created - started) <= _PROC_START_SLACK
+
+
+def locally_gone(reg: Registration) -> bool:
+    """Provably gone without a ping: a local registration whose process is dead."""
+    return is_this_host(reg) and not process_matches(reg)
+
+
+def count_area_servers(area_root: str) -> int:
+    """Server processes of this area running on this host (any dbfname)."""
+    n = 0
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = proc.info.get("cmdline") or []
+        if "server" in cmd and "--area" in cmd and _area_arg(cmd) == area_root:
+            n += 1
+    return n
+
+
+def _area_arg(cmd: list[str]) -> str | None:
+    try:
+        return os.path.realpath(cmd[cmd.index("--area") + 1])
+    except (ValueError, IndexError):
+        return None
+
+
+def terminate_if_ours(reg: Registration, server_id_confirmed: bool) -> bool:
+    """SIGTERM the server of ``reg`` only if it is a local process of this user whose
+    pid and start time match the file, and the caller confirmed its server-id
+    (by ping). Never signals pid 1, another user's process or a reused pid."""
+    if not server_id_confirmed or reg.pid < 2 or not is_this_host(reg):
+        return False
+    if reg.proc_start is None or not process_matches(reg):
+        return False
+    try:
+        if psutil.Process(reg.pid).uids().real != os.getuid():
+            return False
+        os.kill(reg.pid, signal.SIGTERM)
+    except (psutil.Error, ProcessLookupError, PermissionError):
+        return False
+    return True

@@ -1,0 +1,355 @@
+"""Registration files in ``<area>/.servinfo/``: parse, format, publish, scan.
+
+Line 1 is byte-compatible with Megatest (v1.80):
+
+    SERVER STARTED: <host>:<port> AT <start> server-id: <id> pid: <pid> dbfname: <db>
+
+Megatest's Chicken 4 wrote ``AT`` as a float (``1616502350.0``), Chicken 5 as an
+integer; we read both and write an integer. Further ``key: value`` lines are
+our extensions (``hostname``, ``proc-start``, ``user``), ignored by Megatest.
+
+Safety rules for readers (every file here may be hostile or half-written):
+names that do not match the pattern are not parsed (temp files and dotfiles
+silently, other garbage is reported); files are opened with O_NOFOLLOW and
+O_NONBLOCK (no symlink is followed, no FIFO blocks), must be regular files and
+are read up to 4 KiB. A bad file becomes a ``Problem``, never an exception.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import secrets
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from backend.errors import RegistryError
+
+MAX_FILE_SIZE = 4096
+NAME_RE = re.compile(
+    r"^(?P<host>[A-Za-z0-9._\-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):(?P<port>[0-9]{1,5})"
+    r"-(?P<pid>[0-9]{1,10}):(?P<dbfname>main\.db|[0-9]{1,6}\.db)$"
+)
+LINE1_RE = re.compile(
+    r"^SERVER STARTED: (?P<host>\S+):(?P<port>\d+) AT (?P<at>\d+(?:\.\d*)?) "
+    r"server-id: (?P<server_id>\S+) pid: (?P<pid>\d+) dbfname: (?P<dbfname>\S+)\s*$"
+)
+SERVER_ID_RE = re.compile(r"^[A-Za-z0-9_\-.]{1,128}$")
+EXT_KEY_RE = re.compile(r"^[a-z][a-z0-9\-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Registration:
+    host: str
+    port: int
+    start: float
+    server_id: str
+    pid: int
+    dbfname: str
+    extras: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}:{self.port}-{self.pid}:{self.dbfname}"
+
+    @property
+    def hostname(self) -> str:
+        """The machine the server runs on (the ``hostname`` extension, else ``host``)."""
+        return self.extras.get("hostname") or self.host
+
+    @property
+    def proc_start(self) -> float | None:
+        try:
+            return float(self.extras["proc-start"])
+        except (KeyError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A parsed registration as found on disk."""
+
+    path: Path
+    registration: Registration
+    mtime: float
+    inode: int
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass(frozen=True)
+class Problem:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Scan:
+    entries: tuple[Entry, ...]
+    problems: tuple[Problem, ...]
+
+
+def format_registration(reg: Registration) -> str:
+    start = int(reg.start)
+    lines = [
+        f"SERVER STARTED: {reg.host}:{reg.port} AT {start} server-id: {reg.server_id} "
+        f"pid: {reg.pid} dbfname: {reg.dbfname}"
+    ]
+    lines += [f"{k}: {v}" for k, v in reg.extras.items()]
+    return "\n".join(lines) + "\n"
+
+
+def parse_registration(text: str, name: str | None = None) -> Registration:
+    """Parse file content; if ``name`` is given it must agree with the content."""
+    lines = text.splitlines()
+    if not lines:
+        raise RegistryError("empty file")
+    m = LINE1_RE.match(lines[0])
+    if not m:
+        raise RegistryError("line 1 is not 'SERVER STARTED: <host>:<port> AT ...'")
+    host, dbfname, server_id = m["host"], m["dbfname"], m["server_id"]
+    port, pid = int(m["port"]), int(m["pid"])
+    start = float(m["at"])
+    if not 1 <= port <= 65535:
+        raise RegistryError(f"port {port} out of range")
+    if pid < 2:
+        raise RegistryError(f"pid {pid} refused")
+    if not math.isfinite(start) or start <= 0:
+        raise RegistryError("start time is not a positive number")
+    if not re.match(r"^(main|[0-9]{1,6})\.db$", dbfname):
+        raise RegistryError(f"invalid dbfname {dbfname[:64]!r}")
+    if not SERVER_ID_RE.match(server_id):
+        raise RegistryError("invalid server-id")
+    if not NAME_RE.match(f"{host}:{port}-{pid}:{dbfname}"):
+        raise RegistryError(f"invalid host {host[:64]!r}")
+    extras: dict[str, str] = {}
+    for line in lines[1:]:
+        key, sep, value = line.partition(":")
+        key = key.strip()
+        if sep and EXT_KEY_RE.match(key):
+            extras[key] = value.strip()
+    reg = Registration(host, port, start, server_id, pid, dbfname, extras)
+    if name is not None and name != reg.name:
+        raise RegistryError(f"content names {reg.name}, not the file name")
+    return reg
+
+
+def is_candidate_name(name: str) -> bool:
+    """Names readers look at: not dotfiles (temp files, ``.nfs*``, our lock files)."""
+    return not name.startswith(".")
+
+
+def read_entry(path: Path) -> Entry:
+    """Read one registration file safely; ``RegistryError`` with a reason otherwise."""
+    name = path.name
+    if not NAME_RE.match(name):
+        raise RegistryError("name does not match <host>:<port>-<pid>:<dbfname>")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+    except FileNotFoundError:
+        raise RegistryError("vanished while being read") from None
+    except OSError as exc:
+        if os.path.islink(path):
+            raise RegistryError("symlink (not followed)") from None
+        raise RegistryError(f"cannot open: {exc.strerror}") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise RegistryError("not a regular file")
+        if st.st_size > MAX_FILE_SIZE:
+            raise RegistryError(f"too large ({st.st_size} bytes > {MAX_FILE_SIZE})")
+        data = os.read(fd, MAX_FILE_SIZE + 1)
+    except OSError as exc:
+        raise RegistryError(f"cannot read: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_SIZE:
+        raise RegistryError(f"too large (> {MAX_FILE_SIZE} bytes)")
+    if b"\0" in data:
+        raise RegistryError("binary content")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RegistryError("not UTF-8") from None
+    reg = parse_registration(text, name)
+    return Entry(path, reg, st.st_mtime, st.st_ino)
+
+
+class ScanCache:
+    """Parsed registrations by (name, inode, size): content only changes by
+    ``os.replace`` (a new inode), so a touched file is not parsed again."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, tuple[int, int, Registration]] = {}
+
+    def get(self, name: str, st: os.stat_result) -> Registration | None:
+        hit = self._parsed.get(name)
+        if hit and hit[0] == st.st_ino and hit[1] == st.st_size:
+            return hit[2]
+        return None
+
+    def put(self, name: str, st: os.stat_result, reg: Registration) -> None:
+        self._parsed[name] = (st.st_ino, st.st_size, reg)
+
+    def prune(self, live: Iterable[str]) -> None:
+        keep = set(live)
+        for name in [n for n in self._parsed if n not in keep]:
+            del self._parsed[name]
+
+
+def scan(directory: Path, dbfname: str | None = None, cache: ScanCache | None = None) -> Scan:
+    """Every registration in ``directory`` (optionally only ``*:<dbfname>``).
+
+    A missing directory is an empty scan. Never raises for bad files.
+    """
+    entries: list[Entry] = []
+    problems: list[Problem] = []
+    suffix = f":{dbfname}" if dbfname else None
+    try:
+        it = os.scandir(directory)
+    except FileNotFoundError:
+        return Scan((), ())
+    except OSError as exc:
+        raise RegistryError(f"cannot read {directory}: {exc.strerror}") from exc
+    seen: list[str] = []
+    with it:
+        for de in it:
+            name = de.name
+            if not is_candidate_name(name):
+                continue
+            if suffix and not name.endswith(suffix):
+                continue
+            seen.append(name)
+            try:
+                st = de.stat(follow_symlinks=False)
+            except OSError:
+                continue  # vanished between listing and stat
+            if stat.S_ISLNK(st.st_mode):
+                problems.append(Problem(name, "symlink (not followed)"))
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                problems.append(Problem(name, "a directory"))
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                problems.append(Problem(name, "not a regular file"))
+                continue
+            cached = cache.get(name, st) if cache else None
+            if cached is not None:
+                entries.append(Entry(Path(de.path), cached, st.st_mtime, st.st_ino))
+                continue
+            try:
+                entry = read_entry(Path(de.path))
+            except RegistryError as exc:
+                if str(exc) != "vanished while being read":
+                    problems.append(Problem(name, str(exc)))
+                continue
+            if cache:
+                cache.put(name, st, entry.registration)
+            entries.append(entry)
+    if cache:
+        cache.prune(seen)
+    return Scan(tuple(entries), tuple(problems))
+
+
+def newest_first(entries: Iterable[Entry]) -> list[Entry]:
+    """Megatest's order: start time descending, ties by server-id descending
+    (numeric equality of start times, which Megatest's ``eq?`` got wrong)."""
+    return sorted(
+        entries, key=lambda e: (e.registration.start, e.registration.server_id), reverse=True
+    )
+
+
+def is_stale(entry: Entry, now: float, stale_after: float) -> bool:
+    """The file part of the provably-dead rule: mtime not advanced for ``stale_after``.
+
+    Combined by callers with a failed (or mismatched) ping; never enough alone.
+    """
+    return now - entry.mtime > stale_after
+
+
+# -- writing -------------------------------------------------------------------
+
+
+def publish(directory: Path, reg: Registration) -> Path:
+    """Atomically create ``directory/reg.name``: exclusive temp file, fsync, rename."""
+    final = directory / reg.name
+    tmp = directory / f".tmp-{reg.name}.{secrets.token_hex(6)}"
+    data = format_registration(reg).encode("utf-8")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise RegistryError(f"cannot create {tmp}: {exc.strerror}") from exc
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        # rename(2) replaces whatever directory entry is at ``final`` (a planted
+        # symlink or hard link included) without touching what it pointed to.
+        os.replace(tmp, final)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise RegistryError(f"cannot publish {final}: {exc.strerror}") from exc
+    _fsync_dir(directory)
+    return final
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass  # some filesystems refuse fsync on directories; the rename still holds
+    finally:
+        os.close(dfd)
+
+
+def touch(path: Path) -> None:
+    """Heartbeat: set the file's mtime to now (never through a symlink)."""
+    os.utime(path, follow_symlinks=False)
+
+
+def read_server_id(path: Path) -> str | None:
+    """The server-id in ``path``, or None if it is gone or unreadable."""
+    try:
+        return read_entry(path).registration.server_id
+    except RegistryError:
+        return None
+
+
+def remove_if_owned(path: Path, server_id: str) -> bool:
+    """Remove ``path`` only if it still names ``server_id``."""
+    if read_server_id(path) != server_id:
+        return False
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def remove_dead(entry: Entry) -> bool:
+    """Remove a registration judged provably dead, only if it is still the same file."""
+    try:
+        st = os.stat(entry.path, follow_symlinks=False)
+        if st.st_ino != entry.inode or st.st_mtime != entry.mtime:
+            return False  # replaced or touched since we judged it
+        os.unlink(entry.path)
+    except FileNotFoundError:
+        return False
+    return True

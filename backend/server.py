@@ -1,0 +1,580 @@
+"""One database server process: serves exactly one dbfname of one area.
+
+Lifecycle (SPEC §4; Megatest's log messages kept, tests grep for them):
+
+    start-up scan -> bind -> open db -> publish + verify -> RUNNING
+    RUNNING: every heartbeat touch the file, self-check, rank check, idle check
+    stop / SIGTERM / SIGINT / idle / rank / file gone -> SHUTTING-DOWN
+    SHUTTING-DOWN: refuse new work, drain in-flight (bounded), close db,
+                   remove our file only if it still names us, exit 0
+
+Connections (``_Session``) are pipelined: requests are dispatched as they are
+read, database calls go to the db thread, and responses are written strictly
+in request order. ``sload`` counts database requests in flight (pings never
+count, and never keep a server from idling out: a monitor pinging every 2 s
+must not keep servers alive forever).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import secrets
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from backend import api, procs, protocol, registry
+from backend.area import Area, dbfname_for_run_id
+from backend.client import PingResult, aping
+from backend.config import Settings
+from backend.dbworker import DbWorker
+from backend.errors import BackendError, CommandError, ConfigError, ProtocolError
+from backend.store import Call, Outcome, Store
+
+log = logging.getLogger("backend.server")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_DECLINED = 3  # start-up rules said no (enough servers, wrong host): not a crash
+MAX_PIPELINE = 256
+
+
+class Server:
+    def __init__(self, area: Area, dbfname: str, settings: Settings) -> None:
+        self.area = area
+        self.dbfname = dbfname
+        self.settings = settings
+        self.server_id = secrets.token_hex(16)
+        self.state = protocol.STARTING
+        self.pid = os.getpid()
+        self.started = time.time()
+        self.inflight = 0
+        self.last_request = time.monotonic()
+        self.host = settings.host
+        self.port = 0
+        self.key: bytes = b""
+        self.reg_path: Path | None = None
+        self.exit_reason = ""
+        self._stop = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._sessions: set[_Session] = set()
+        self._db: DbWorker | None = None
+        self._more_requested_at = 0.0
+
+    # -- public --------------------------------------------------------------
+
+    def request_shutdown(self, reason: str) -> None:
+        if not self._stop.is_set():
+            self.exit_reason = reason
+            log.info("shutdown requested: %s", reason)
+            self._stop.set()
+
+    def meta(self) -> dict[str, Any]:
+        return {"sstate": self.state, "sload": self.inflight}
+
+    async def run(self) -> int:
+        """The whole life of the server; returns the process exit code."""
+        loop = asyncio.get_running_loop()
+        for sig, name in ((signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "SIGINT")):
+            loop.add_signal_handler(sig, self.request_shutdown, name)
+        self.area.ensure_dirs()
+        self._check_bind_allowed()
+        self.key = self.area.key()
+        declined = await self._startup_scan()
+        if declined:
+            log.info("%s", declined)
+            return EXIT_DECLINED
+        listener = await asyncio.start_server(
+            self._on_connection, self.settings.host, self.settings.port or 0,
+            reuse_address=True, backlog=1024,
+        )
+        self.port = listener.sockets[0].getsockname()[1]
+        try:
+            self._db = DbWorker(loop, self._open_store)
+            await loop.run_in_executor(None, self._db.start)
+            log.info("Creating servinfo file for %s", self.dbfname)
+            self.reg_path = registry.publish(self.area.servinfo_dir, self._registration())
+            if not await self._verify_visible():
+                log.warning("WARNING: file %s was not created.", self.reg_path)
+                self.exit_reason = "registration never became visible"
+                return await self._shutdown(listener, EXIT_FAILED)
+            self.state = protocol.RUNNING
+            log.info(
+                "Starting on host %s, serving %s on %s:%d as %s (journal %s)",
+                procs.this_hostname(), self.dbfname, self.host, self.port, self.server_id,
+                self._db.journal_mode,
+            )
+            await self._keep_running()
+            return await self._shutdown(listener, EXIT_OK)
+        except BaseException:
+            await self._shutdown(listener, EXIT_FAILED)
+            raise
+
+    # -- start-up --------------------------------------------------------------
+
+    def _check_bind_allowed(self) -> None:
+        host = self.settings.host
+        if procs._is_loopback(host):
+            return
+        if self.area.read_key() is None:
+            raise ConfigError(
+                f"refusing to bind {host} (not loopback) without an area key: "
+                f"create {self.area.key_path} first"
+            )
+
+    def _open_store(self) -> Store:
+        return Store(
+            self.area.db_path(self.dbfname),
+            journal_mode=self.settings.journal_mode,
+            busy_timeout=self.settings.db_busy_timeout,
+        )
+
+    async def _ping_entries(self, entries: list[registry.Entry]) -> list[PingResult]:
+        return list(
+            await asyncio.gather(
+                *(
+                    aping(e.registration.host, e.registration.port, self.settings.ping_timeout)
+                    for e in entries
+                )
+            )
+        )
+
+    async def _startup_scan(self) -> str | None:
+        """Megatest's start-up checks, with its scan-stops-after-delete bug fixed.
+
+        Returns the reason to exit without registering, or None to go on.
+        """
+        entries = registry.newest_first(
+            registry.scan(self.area.servinfo_dir, self.dbfname).entries
+        )
+        results = await self._ping_entries(entries)
+        now = time.time()
+        good: list[registry.Entry] = []
+        for entry, res in zip(entries, results, strict=True):
+            alive = res.matches(entry.registration.server_id) and res.sstate in (
+                protocol.RUNNING, protocol.STARTING,
+            )
+            if alive:
+                good.append(entry)
+            elif registry.is_stale(entry, now, self.settings.stale_after):
+                if registry.remove_dead(entry):
+                    log.info("removed dead registration %s", entry.name)
+                # and keep scanning (Megatest stopped here: P3)
+        if not good:
+            log.info("No servers yet, starting on %s", procs.this_hostname())
+            return None
+        if len(good) > self.settings.max_servers - 1:
+            return f"Have {len(good)}, no need for more, exiting."
+        home = procs.host_identity(good[-1].registration)  # the oldest good server
+        if home != procs.this_hostname():
+            return (
+                f"Prime main server is on host {home}, but we are on host "
+                f"{procs.this_hostname()}, exiting."
+            )
+        log.info("Starting on host %s, along with %d other servers.", home, len(good))
+        return None
+
+    def _registration(self) -> registry.Registration:
+        extras = {
+            "hostname": procs.this_hostname(),
+            "proc-start": f"{psutil.Process().create_time():.3f}",
+            "user": _username(),
+        }
+        return registry.Registration(
+            self.host, self.port, self.started, self.server_id, self.pid, self.dbfname, extras
+        )
+
+    async def _verify_visible(self) -> bool:
+        """Slow shared filesystems (NFS, WSL) may not show a new file at once (P1)."""
+        assert self.reg_path is not None
+        end = time.monotonic() + self.settings.registration_visible_timeout
+        delay = 0.01
+        while True:
+            if registry.read_server_id(self.reg_path) == self.server_id:
+                return True
+            if time.monotonic() > end:
+                return False
+            log.warning(
+                "WARNING: file %s was created but it doesn't show up on disk! We'll try again.",
+                self.reg_path,
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    # -- running -----------------------------------------------------------------
+
+    async def _keep_running(self) -> None:
+        s = self.settings
+        while not self._stop.is_set():
+            idle_left = s.idle_timeout - (time.monotonic() - self.last_request)
+            try:
+                await asyncio.wait_for(self._stop.wait(), max(min(s.heartbeat, idle_left), 0.01))
+                return
+            except TimeoutError:
+                pass
+            if not self._check_registration():
+                return
+            if await self._outranked():
+                self.request_shutdown("rank")
+                return
+            if self.inflight == 0 and time.monotonic() - self.last_request >= s.idle_timeout:
+                log.info("INFO: Server timed out, exiting from tt:keep-running.")
+                self.request_shutdown("idle timeout")
+                return
+
+    def _check_registration(self) -> bool:
+        assert self.reg_path is not None
+        sid = registry.read_server_id(self.reg_path)
+        if sid is None:
+            log.warning("WARNING: Apparently I don't exist.")
+            self.request_shutdown("registration file gone")
+            return False
+        if sid != self.server_id:
+            log.warning("WARNING: my registration file now names server-id %s, exiting.", sid)
+            self.request_shutdown("registration file replaced")
+            return False
+        try:
+            registry.touch(self.reg_path)
+        except OSError as exc:
+            log.warning("WARNING: cannot touch %s: %s", self.reg_path, exc)
+        return True
+
+    async def _outranked(self) -> bool:
+        """Megatest's newest-first rotation: retire when more than max-servers - 1
+        *newer* servers are alive (dead newer files, pinged, do not count)."""
+        entries = registry.newest_first(
+            registry.scan(self.area.servinfo_dir, self.dbfname).entries
+        )
+        newer: list[registry.Entry] = []
+        for e in entries:
+            if e.registration.server_id == self.server_id:
+                break
+            newer.append(e)
+        limit = self.settings.max_servers - 1
+        if len(newer) <= limit:
+            return False
+        results = await self._ping_entries(newer)
+        alive = sum(
+            1
+            for e, r in zip(newer, results, strict=True)
+            if r.matches(e.registration.server_id)
+            and r.sstate in (protocol.RUNNING, protocol.STARTING)
+        )
+        if alive > limit:
+            log.warning(
+                "WARNING: there are more than three servers ahead of me, I'm not needed, exiting."
+            )
+            return True
+        return False
+
+    def request_more_servers(self) -> None:
+        """Load-driven scale-out, throttled here and again (area-wide) by the launcher."""
+        now = time.monotonic()
+        if now - self._more_requested_at < self.settings.start_throttle:
+            return
+        self._more_requested_at = now
+        loop = asyncio.get_running_loop()
+        loop.run_in_executor(None, self._start_one_more)
+
+    def _start_one_more(self) -> None:
+        from backend.launcher import start_server
+
+        try:
+            res = start_server(self.area, self.dbfname, self.settings)
+        except BackendError as exc:
+            log.warning("could not request another server: %s", exc)
+            return
+        log.info("Processing 1 server start requests: %s", res.reason)
+
+    # -- shutdown -------------------------------------------------------------------
+
+    async def _shutdown(self, listener: asyncio.Server, code: int) -> int:
+        self.state = protocol.SHUTTING_DOWN
+        listener.close()
+        end = time.monotonic() + self.settings.drain_timeout
+        while self.inflight and time.monotonic() < end:
+            await asyncio.sleep(0.01)
+        if self.inflight:
+            log.warning("gave up waiting for %d in-flight requests", self.inflight)
+        for session in list(self._sessions):
+            await session.finish(max(end - time.monotonic(), 0.1))
+        if self._db is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._db.stop)
+        if self.reg_path is not None and registry.remove_if_owned(self.reg_path, self.server_id):
+            log.info("removed %s", self.reg_path.name)
+        log.info("Exiting now (%s).", self.exit_reason or "error")
+        return code
+
+    # -- connections ------------------------------------------------------------------
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        session = _Session(self, reader, writer)
+        self._sessions.add(session)
+        try:
+            await session.serve()
+        finally:
+            self._sessions.discard(session)
+
+    def dispatch(self, session: _Session, obj: Any) -> list[Any] | asyncio.Future[list[Any]]:
+        """One decoded request -> a response (now) or a future response."""
+        try:
+            req = protocol.parse_request(obj)
+        except CommandError as exc:
+            return protocol.error_wire(exc.code, exc.message, self.meta())
+        if req.cmd == "ping":
+            return [
+                protocol.OK, None, self.server_id,
+                {
+                    "sstate": self.state, "sload": self.inflight, "nonce": session.nonce,
+                    "dbfname": self.dbfname, "pid": self.pid, "started": self.started,
+                },
+            ]
+        if not session.authenticated:
+            token = req.meta.get("auth") if req.meta else None
+            if not protocol.check_auth(self.key, self.server_id, session.nonce, token):
+                return protocol.error_wire("unauthorized", "", self.meta())
+            session.authenticate()
+        if self.state != protocol.RUNNING:
+            return protocol.error_wire("shutting_down", f"server is {self.state}", self.meta())
+        if req.cmd == "stop":
+            self.request_shutdown("stop command")
+            return [protocol.OK, None, True, self.meta()]
+        try:
+            command = api.lookup(req.cmd)
+            self._check_run_id(req.run_id)
+        except CommandError as exc:
+            return protocol.error_wire(exc.code, exc.message, self.meta())
+        self.last_request = time.monotonic()
+        if self.inflight >= self.settings.busy_threshold:
+            self.request_more_servers()
+            wait = round(0.1 * (self.inflight - self.settings.busy_threshold + 1), 3)
+            return [protocol.BUSY, None, wait, self.meta()]
+        loaded = self.inflight >= self.settings.loaded_threshold
+        if loaded:
+            self.request_more_servers()
+        idem = req.meta.get("idem") if req.meta else None
+        if idem is not None and (not isinstance(idem, str) or not 0 < len(idem) <= 128):
+            return protocol.error_wire("bad_request", "meta idem must be a short string", self.meta())
+        assert self._db is not None
+        ctx = api.CallContext(
+            req.run_id, self.dbfname, self.settings.num_run_dbs, self.area.db_dir
+        )
+        self.inflight += 1
+        fut = self._db.submit(Call(command, ctx, req.params, idem))
+        status = protocol.LOADED if loaded else protocol.OK
+        return _respond_later(self, fut, status)
+
+    def _check_run_id(self, run_id: int | None) -> None:
+        want = dbfname_for_run_id(run_id, self.settings.num_run_dbs)
+        if want != self.dbfname:
+            shown = "nil" if run_id is None else str(run_id)
+            raise CommandError(
+                "bad_request", f"run-id {shown} belongs to {want}, this server serves {self.dbfname}"
+            )
+
+
+def _respond_later(
+    server: Server, fut: asyncio.Future[Outcome], status: str
+) -> asyncio.Future[list[Any]]:
+    loop = asyncio.get_running_loop()
+    out: asyncio.Future[list[Any]] = loop.create_future()
+
+    def done(f: asyncio.Future[Outcome]) -> None:
+        server.inflight -= 1
+        ok, value = f.result()
+        if ok:
+            out.set_result([status, None, value, server.meta()])
+        else:
+            code, message = value
+            out.set_result(protocol.error_wire(code, message, server.meta()))
+
+    fut.add_done_callback(done)
+    return out
+
+
+class _Session:
+    """One client connection: read frames, dispatch, answer in order."""
+
+    def __init__(
+        self, server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.server = server
+        self.reader, self.writer = reader, writer
+        self.nonce = secrets.token_hex(16)
+        self.authenticated = False
+        self.decoder = protocol.FrameDecoder(protocol.PRE_AUTH_MAX_FRAME)
+        self.pending: collections.deque[asyncio.Future[list[Any]]] = collections.deque()
+        self._flusher: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def authenticate(self) -> None:
+        self.authenticated = True
+        self.decoder.max_frame = self.server.settings.max_frame
+
+    async def serve(self) -> None:
+        deadline = self.server.settings.frame_deadline
+        frame_started = 0.0
+        try:
+            while not self._closing:
+                try:
+                    obj = self.decoder.next()
+                except ProtocolError as exc:
+                    log.info("closing connection: %s", exc)
+                    return
+                if obj is not None:
+                    frame_started = time.monotonic() if self.decoder.pending else 0.0
+                    self._emit(self.server.dispatch(self, obj))
+                    if len(self.pending) >= MAX_PIPELINE:
+                        await self._wait_flushed()
+                    continue
+                await self.writer.drain()
+                if self.decoder.pending:
+                    if not frame_started:
+                        frame_started = time.monotonic()
+                    timeout: float | None = frame_started + deadline - time.monotonic()
+                    if timeout is not None and timeout <= 0:
+                        log.info("closing connection: frame not complete within %gs", deadline)
+                        return
+                else:
+                    timeout = None
+                try:
+                    data = await asyncio.wait_for(self.reader.read(262144), timeout)
+                except TimeoutError:
+                    log.info("closing connection: frame not complete within %gs", deadline)
+                    return
+                if not data:
+                    await self._wait_flushed()
+                    return
+                if not self.decoder.pending:
+                    frame_started = time.monotonic()
+                self.decoder.feed(data)
+        except (ConnectionError, OSError):
+            return
+        finally:
+            await self._close()
+
+    def _emit(self, item: list[Any] | asyncio.Future[list[Any]]) -> None:
+        if isinstance(item, list) and not self.pending:
+            self._write(item)
+            return
+        if isinstance(item, list):
+            fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+            fut.set_result(item)
+            item = fut
+        self.pending.append(item)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+
+    def _write(self, wire: list[Any]) -> None:
+        try:
+            data = protocol.encode(wire)
+        except (TypeError, ValueError, OverflowError):
+            log.exception("unencodable result")
+            data = protocol.encode(protocol.error_wire("db_error", "unencodable result", wire[3]))
+        if len(data) - 4 > self.server.settings.max_frame:
+            data = protocol.encode(
+                protocol.error_wire(
+                    "too_large",
+                    f"response of {len(data)} bytes exceeds max-frame; narrow the query",
+                    wire[3],
+                )
+            )
+        if not self.writer.is_closing():
+            self.writer.write(data)
+
+    async def _flush(self) -> None:
+        while self.pending:
+            wire = await self.pending[0]
+            self.pending.popleft()
+            self._write(wire)
+        try:
+            await self.writer.drain()
+        except (ConnectionError, OSError):
+            self._closing = True
+
+    async def _wait_flushed(self) -> None:
+        if self._flusher is not None:
+            await self._flusher
+
+    async def finish(self, timeout: float) -> None:
+        """Shutdown: let queued answers go out, then close."""
+        self._closing = True
+        try:
+            await asyncio.wait_for(self._wait_flushed(), timeout)
+        except TimeoutError:
+            pass
+        await self._close()
+
+    async def _close(self) -> None:
+        if self._flusher is not None and not self._flusher.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._flusher), 1.0)
+            except (TimeoutError, Exception):
+                self._flusher.cancel()
+        if not self.writer.is_closing():
+            self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass
+
+
+def _username() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (KeyError, ImportError):
+        return str(os.getuid())
+
+
+# -- process entry -------------------------------------------------------------------
+
+
+def setup_logging(area: Area, dbfname: str, *, echo: bool) -> Path:
+    path = area.log_path(dbfname, os.getpid())
+    handler = logging.FileHandler(path)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    handler.setFormatter(fmt)
+    root = logging.getLogger("backend")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+    if echo:
+        stream = logging.StreamHandler()
+        stream.setFormatter(fmt)
+        root.addHandler(stream)
+    return path
+
+
+def run_server(
+    area: Area, dbfname: str, settings: Settings, *, detached: bool = False, echo: bool = True
+) -> int:
+    """Run one server to its end in this process; returns the exit code.
+
+    ``detached`` (launched servers) points stdout/stderr at the server's log;
+    ``echo`` copies log lines to stderr (foreground ``backend server``).
+    """
+    area.ensure_dirs()
+    path = setup_logging(area, dbfname, echo=echo and not detached)
+    if detached:
+        # Launched servers have no terminal: stray output goes to our own log.
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+    log.info("server %s for %s in %s (pid %d)", "starting", dbfname, area.root, os.getpid())
+    server = Server(area, dbfname, settings)
+    try:
+        return asyncio.run(server.run())
+    except BackendError as exc:
+        log.error("ERROR: %s", exc)
+        raise
