@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for exit")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("bench", help="side-by-side benchmarks (see docs/perf.md)", add_help=False)
+    p.add_argument("bench_args", nargs=argparse.REMAINDER)
+
     p = sub.add_parser("call", help="run a database command")
     p.add_argument("--area", required=True)
     p.add_argument("--run-id", type=int, default=None)
@@ -316,13 +319,27 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot show {type(obj).__name__}")
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    try:
+        from bench.harness import main as bench_main
+    except ImportError as exc:
+        raise CliError(f"the benchmark harness is not installed: {exc}") from exc
+    rest = args.bench_args[1:] if args.bench_args[:1] == ["--"] else args.bench_args
+    return bench_main(rest)
+
+
 COMMANDS = {
+    "bench": cmd_bench,
     "server": cmd_server, "serve": cmd_serve, "list": cmd_list, "ping": cmd_ping,
     "start": cmd_start, "stop": cmd_stop, "call": cmd_call,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        # The harness owns its flags; argparse.REMAINDER would not pass "--quick" through.
+        argv = ["bench", "--", *argv[1:]]
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from backend import registry
+from backend import procs, registry
 from backend.area import Area
 from backend.config import Settings
 
@@ -153,6 +153,7 @@ class Supervisor:
     def _exited(self, slot: Slot, code: int | None) -> None:
         if slot.proc is not None:
             slot.proc.join(0)
+            self._remove_leftover(slot.proc.pid)
         if code == 0:
             self._emit(slot, EXITED, code=0)
             return
@@ -166,6 +167,16 @@ class Supervisor:
         delay = min(0.5 * 2 ** (slot.failures - 1), BACKOFF_MAX)
         slot.retry_at = time.monotonic() + delay
         self._emit(slot, BACKOFF, code=code, retry_in=f"{delay:g}s")
+
+    def _remove_leftover(self, pid: int | None) -> None:
+        """A crashed child leaves its file. We reaped that very process, so it is
+        provably gone (stronger than the mtime rule, which exists for servers we
+        cannot see): remove the file now instead of letting clients trip on it."""
+        for entry in registry.scan(self.area.servinfo_dir).entries:
+            if entry.registration.pid == pid and procs.is_this_host(entry.registration):
+                if registry.remove_dead(entry):
+                    print(f"{datetime.now().isoformat(timespec='seconds')} removed {entry.name} "
+                          f"left by crashed pid {pid}", file=self.out, flush=True)
 
     def _stop_all(self) -> None:
         live = [s for s in self.slots if s.proc is not None and s.proc.is_alive()]

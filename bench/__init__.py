@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of mtserve against minimal baselines (``backend bench``)."""

@@ -1,0 +1,220 @@
+"""``backend bench``: each scenario against our real server and a baseline, in the
+same run, interleaved, several repetitions; medians and min-max reported.
+
+Absolute numbers on shared machines drift by 2x between runs; the ratio of two
+targets measured side by side, and server CPU per request, do not. So every
+figure that a goal is stated on is a ratio or a CPU cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import loadgen, report
+from bench.targets import Target, start_baseline, start_ours
+
+Result = dict[str, Any]
+
+
+def _measure(target: Target, run: Callable[[], tuple[int, float]]) -> dict[str, float]:
+    cpu0 = target.cpu_seconds()
+    n, elapsed = run()
+    cpu = target.cpu_seconds() - cpu0
+    return {"rps": n / elapsed, "requests": n, "cpu_us_per_req": cpu * 1e6 / max(n, 1)}
+
+
+def _side_by_side(
+    name: str, ours: Target, base: Target, make_ours: loadgen.MakeRequest,
+    make_base: loadgen.MakeRequest, conns: int, reps: int, duration: float,
+) -> list[Result]:
+    rows: list[Result] = []
+    for rep in range(reps):
+        # Alternate who goes first so drift in machine load hits both alike.
+        order = [(base, make_base), (ours, make_ours)]
+        if rep % 2:
+            order.reverse()
+        for target, make in order:
+            if conns == 1:
+                m = _measure(target, lambda t=target, mk=make: loadgen.sequential(t, mk, duration))
+            else:
+                m = _measure(
+                    target, lambda t=target, mk=make: loadgen.concurrent(t, mk, conns, duration)
+                )
+            rows.append({"scenario": name, "target": target.name, "rep": rep, **m})
+    return rows
+
+
+def bench_ping(work: Path, reps: int, duration: float) -> list[Result]:
+    area = work / "ping-area"
+    area.mkdir()
+    ours, base = start_ours(area), start_baseline(work)
+    try:
+        def ping(_: int) -> list[Any]:
+            return ["ping", None, [], None]
+        return _side_by_side("ping c1", ours, base, ping, ping, 1, reps, duration) + _side_by_side(
+            "ping c50", ours, base, ping, ping, 50, reps, duration
+        )
+    finally:
+        ours.stop()
+        base.stop()
+
+
+def bench_write(work: Path, reps: int, duration: float) -> list[Result]:
+    from backend.client import Client
+
+    area = work / "write-area"
+    area.mkdir()
+    with Client(area) as client:
+        run_id = client.call("register-run", {"SYSTEM": "bench"}, "bench-run")
+    # The run's tests live in its run db; serve that db with one server.
+    dbfname = f"{run_id % 10}.db"
+    ours, base = start_ours(area, dbfname), start_baseline(work)
+    seq = [0]
+
+    def unique(i: int) -> str:
+        seq[0] += 1
+        return f"t{seq[0]}"
+
+    try:
+        def make_ours(i: int) -> list[Any]:
+            return ["register-test", run_id, [unique(i), ""], None]
+
+        def make_base(i: int) -> list[Any]:
+            return ["write", run_id, [unique(i), ""], None]
+
+        return _side_by_side(
+            "write c1", ours, base, make_ours, make_base, 1, reps, duration
+        ) + _side_by_side("write c50", ours, base, make_ours, make_base, 50, reps, duration)
+    finally:
+        ours.stop()
+        base.stop()
+
+
+def bench_start(work: Path, reps: int) -> list[Result]:
+    """Launcher start -> first successful ping, vs spawning a bare interpreter."""
+    from backend.area import Area
+    from backend.config import load_settings
+    from backend.control import stop_servers
+    from backend.launcher import start_server
+
+    rows: list[Result] = []
+    for rep in range(reps):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        rows.append({"scenario": "start", "target": "baseline", "rep": rep,
+                     "ms": (time.perf_counter() - t0) * 1000})
+        area = Area.open(_fresh(work, f"start-{rep}"))
+        settings = load_settings(area.root)
+        t0 = time.perf_counter()
+        res = start_server(area, "main.db", settings, force=True)
+        assert res.started, res.reason
+        _wait_running(area.root)
+        rows.append({"scenario": "start", "target": "mtserve", "rep": rep,
+                     "ms": (time.perf_counter() - t0) * 1000})
+        stop_servers(area, settings, timeout=10)
+    return rows
+
+
+def bench_cold_call(work: Path, reps: int) -> list[Result]:
+    """``Client.call`` on an area with no server -> answer."""
+    from backend.area import Area
+    from backend.client import Client
+    from backend.config import load_settings
+    from backend.control import stop_servers
+
+    rows: list[Result] = []
+    for rep in range(reps):
+        area = Area.open(_fresh(work, f"cold-{rep}"))
+        t0 = time.perf_counter()
+        with Client(area) as client:
+            client.call("get-var", "x")
+        rows.append({"scenario": "cold-call", "target": "mtserve", "rep": rep,
+                     "ms": (time.perf_counter() - t0) * 1000})
+        stop_servers(area, load_settings(area.root), timeout=10)
+    return rows
+
+
+def _fresh(work: Path, name: str) -> Path:
+    p = work / name
+    p.mkdir()
+    return p
+
+
+def _wait_running(area: Path) -> None:
+    from backend import registry
+    from backend.client import ping
+
+    delay = 0.001
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        for e in registry.scan(area / ".servinfo", "main.db").entries:
+            if ping(e.registration.host, e.registration.port, 1).sstate == "running":
+                return
+        time.sleep(delay)
+        delay = min(delay * 2, 0.01)
+    raise RuntimeError("server never answered")
+
+
+SCENARIOS = ("ping", "write", "start", "cold-call")
+
+
+def run(scenarios: list[str], quick: bool) -> dict[str, Any]:
+    reps = 3 if quick else 7
+    duration = 0.4 if quick else 2.0
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="mtbench-") as tmp:
+        work = Path(tmp)
+        for name in scenarios:
+            print(f"bench: {name} ...", file=sys.stderr, flush=True)
+            if name == "ping":
+                results += bench_ping(work, reps, duration)
+            elif name == "write":
+                results += bench_write(work, reps, duration)
+            elif name == "start":
+                results += bench_start(work, 5 if quick else 20)
+            elif name == "cold-call":
+                results += bench_cold_call(work, 3 if quick else 10)
+    return {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "quick": quick,
+        "machine": machine(),
+        "command": "backend bench" + (" --quick" if quick else ""),
+        "results": results,
+        "summary": report.summarize(results),
+    }
+
+
+def machine() -> dict[str, Any]:
+    import os
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "loadavg_at_start": os.getloadavg()[0],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="backend bench", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="fewer, shorter repetitions (< 2 min)")
+    p.add_argument("--scenario", action="append", choices=SCENARIOS)
+    p.add_argument("--json", metavar="FILE", help="write the raw results as JSON here")
+    p.add_argument("--write-docs", action="store_true", help="update docs/perf.md and its chart")
+    args = p.parse_args(argv)
+    data = run(args.scenario or list(SCENARIOS), args.quick)
+    print(report.markdown_table(data["summary"]))
+    if args.json:
+        Path(args.json).write_text(json.dumps(data, indent=2))
+    if args.write_docs:
+        report.write_docs(data, Path("docs"))
+    return 0

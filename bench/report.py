@@ -1,0 +1,141 @@
+"""Summaries, the markdown table, the goals, and docs/perf.md with its chart."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+# scenario -> (metric, comparison, goal, description)
+GOALS: dict[str, tuple[str, str, float, str]] = {
+    "ping c1": ("ratio", ">=", 0.80, "ping, 1 connection: >= 0.80 of the baseline"),
+    "ping c50": ("ratio", ">=", 0.70, "ping, 50 connections: >= 0.70 of the baseline"),
+    "write c1": ("ratio", ">=", 0.70, "write, 1 connection: >= 0.70 of inline sqlite"),
+    "write c50": ("ratio", ">=", 0.70, "write, 50 connections: >= 0.70 of inline sqlite"),
+    "start": ("p50_ms", "<=", 100.0, "start -> first ping: p50 <= 100 ms (p99 <= 250 ms)"),
+    "cold-call": ("p50_ms", "<=", 300.0, "cold call -> answer: p50 <= 300 ms"),
+}
+
+
+def _pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    if not s:
+        return float("nan")
+    k = min(int(round(q * (len(s) - 1))), len(s) - 1)
+    return s[k]
+
+
+def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for scenario in dict.fromkeys(r["scenario"] for r in results):
+        rows = [r for r in results if r["scenario"] == scenario]
+        if "rps" in rows[0]:
+            ours = {r["rep"]: r for r in rows if r["target"] == "mtserve"}
+            base = {r["rep"]: r for r in rows if r["target"] == "baseline"}
+            ratios = [ours[k]["rps"] / base[k]["rps"] for k in ours if k in base]
+            out.append({
+                "scenario": scenario,
+                "ours_rps": statistics.median(r["rps"] for r in ours.values()),
+                "base_rps": statistics.median(r["rps"] for r in base.values()),
+                "ratio": statistics.median(ratios),
+                "ratio_min": min(ratios), "ratio_max": max(ratios),
+                "ours_cpu_us": statistics.median(r["cpu_us_per_req"] for r in ours.values()),
+                "base_cpu_us": statistics.median(r["cpu_us_per_req"] for r in base.values()),
+                "reps": len(ratios),
+            })
+        else:
+            ours_ms = [r["ms"] for r in rows if r["target"] == "mtserve"]
+            base_ms = [r["ms"] for r in rows if r["target"] == "baseline"]
+            out.append({
+                "scenario": scenario,
+                "p50_ms": statistics.median(ours_ms),
+                "p99_ms": _pct(ours_ms, 0.99),
+                "min_ms": min(ours_ms), "max_ms": max(ours_ms),
+                "base_p50_ms": statistics.median(base_ms) if base_ms else None,
+                "reps": len(ours_ms),
+            })
+    for row in out:
+        goal = GOALS.get(row["scenario"])
+        if goal:
+            metric, cmp, target, _ = goal
+            value = row[metric]
+            ok = value >= target if cmp == ">=" else value <= target
+            if row["scenario"] == "start":
+                ok = ok and row["p99_ms"] <= 250
+            row["goal"] = f"{cmp} {target:g}"
+            row["meets_goal"] = ok
+    return out
+
+
+def markdown_table(summary: list[dict[str, Any]]) -> str:
+    lines = [
+        "| scenario | mtserve | baseline | ratio (median, min-max) | server CPU µs/req (ours / base) | goal | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in summary:
+        met = {True: "yes", False: "**no**", None: "-"}[r.get("meets_goal")]
+        if "ratio" in r:
+            lines.append(
+                f"| {r['scenario']} | {r['ours_rps']:,.0f} req/s | {r['base_rps']:,.0f} req/s | "
+                f"{r['ratio']:.2f} ({r['ratio_min']:.2f}-{r['ratio_max']:.2f}) | "
+                f"{r['ours_cpu_us']:.1f} / {r['base_cpu_us']:.1f} | {r.get('goal', '')} | {met} |"
+            )
+        else:
+            base = f"{r['base_p50_ms']:.1f} ms (bare `python -c pass`)" if r.get("base_p50_ms") else "-"
+            lines.append(
+                f"| {r['scenario']} | p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms "
+                f"({r['min_ms']:.0f}-{r['max_ms']:.0f}) | {base} | - | - | {r.get('goal', '')} ms | {met} |"
+            )
+    return "\n".join(lines)
+
+
+def write_chart(summary: list[dict[str, Any]], path: Path) -> bool:
+    """A bar chart of the ratios and latencies (needs matplotlib; skipped without it)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    ratios = [r for r in summary if "ratio" in r]
+    lat = [r for r in summary if "p50_ms" in r]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    a.bar([r["scenario"] for r in ratios], [r["ratio"] for r in ratios], color="#4c72b0")
+    a.errorbar(
+        [r["scenario"] for r in ratios], [r["ratio"] for r in ratios],
+        yerr=[[r["ratio"] - r["ratio_min"] for r in ratios], [r["ratio_max"] - r["ratio"] for r in ratios]],
+        fmt="none", ecolor="black", capsize=4,
+    )
+    a.axhline(1.0, color="grey", lw=0.8)
+    a.set_title("throughput vs baseline (ratio, higher is better)")
+    b.bar([r["scenario"] for r in lat], [r["p50_ms"] for r in lat], color="#55a868", label="p50")
+    b.bar([r["scenario"] for r in lat], [r["p99_ms"] - r["p50_ms"] for r in lat],
+          bottom=[r["p50_ms"] for r in lat], color="#c44e52", alpha=0.5, label="p99")
+    b.set_title("latency (ms, lower is better)")
+    b.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
+
+
+def write_docs(data: dict[str, Any], docs: Path) -> None:
+    """docs/perf.md = generated table + chart + machine, then the hand-written notes."""
+    summary = data["summary"]
+    chart = write_chart(summary, docs / "perf.png")
+    (docs / "perf-latest.json").write_text(json.dumps(data, indent=2))
+    notes_path = Path(__file__).with_name("perf_notes.md")
+    notes = notes_path.read_text() if notes_path.exists() else ""
+    m = data["machine"]
+    parts = [
+        "# Performance\n",
+        f"Generated by `{data['command']} --write-docs` on {data['when']} "
+        f"({m['cpus']} CPUs, Python {m['python']}, {m['platform']}, "
+        f"1-min load at start {m['loadavg_at_start']:.2f}). Raw data: `docs/perf-latest.json`.\n",
+        markdown_table(summary) + "\n",
+        "![benchmark chart](perf.png)\n" if chart else "",
+        notes,
+    ]
+    (docs / "perf.md").write_text("\n".join(p for p in parts if p))

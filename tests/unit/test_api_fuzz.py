@@ -1,0 +1,77 @@
+"""Any params to any command: an outcome with a protocol code, never an exception."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from backend.api import COMMANDS, is_write, lookup
+from backend.demoload import LocalCaller
+from backend.errors import CommandError
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.floats(allow_nan=True),
+    st.text(max_size=20),
+    st.binary(max_size=8),
+    st.sampled_from(["%", "t", "item/1", "COMPLETED", "PASS", "a,b,1,2,<", "<=", "SYSTEM"]),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def test_every_command_rejects_garbage_cleanly(tmp_path: Path) -> None:
+    with LocalCaller(tmp_path) as lc:
+        run = lc.call("register-run", {"SYSTEM": "u"}, "r")
+        tid = lc.call("register-test", "t", "item/1", run_id=run)
+
+        @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(
+            cmd=st.sampled_from(sorted(COMMANDS)),
+            params=st.lists(st.one_of(values, st.just(tid)), max_size=11),
+            run_id=st.sampled_from([None, run, 2, 11, 123456]),
+        )
+        def check(cmd: str, params: list[Any], run_id: int | None) -> None:
+            [(ok, result)] = lc.run([(cmd, run_id, params, None)])
+            if not ok:
+                code, message = result
+                assert code == "bad_request", (cmd, params, result)
+                assert isinstance(message, str) and "\n" not in message
+
+        check()
+
+
+def test_unknown_command_and_is_write() -> None:
+    try:
+        lookup("drop-everything")
+    except CommandError as exc:
+        assert exc.code == "unknown_command"
+    else:
+        raise AssertionError("lookup did not raise")
+    assert is_write("drop-everything")  # unknown counts as a write (safe for retries)
+    reads = {n for n, c in COMMANDS.items() if not c.write}
+    assert reads == {
+        "get-keys",
+        "get-run-info",
+        "get-runs-by-patt",
+        "get-test-id",
+        "get-test-info-by-id",
+        "get-tests-for-run",
+        "get-count-tests-running",
+        "get-count-tests-running-for-run-id",
+        "get-count-tests-running-for-testname",
+        "get-prereqs-not-met",
+        "read-test-data",
+        "get-var",
+        "get-steps-for-test",
+    }
