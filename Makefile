@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint typecheck screenshots bench clean
+.PHONY: demo test lint screenshots bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,12 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 screenshots: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,screenshots]'
 	$(BIN)/python screenshots/make_screenshots.py
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/backend bench --write-docs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -22,7 +22,9 @@ KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 
 def validate_dbfname(name: str) -> str:
     """Return ``name`` if it is a valid dbfname, else raise ``ConfigError``."""
-    if not isinstance(name, str) or not DBFNAME_RE.match(name):
+    # fullmatch: with match, "$" also matches before a trailing newline, so
+    # "main.db\n" passed and named a different file in .mtdb/.
+    if not isinstance(name, str) or not DBFNAME_RE.fullmatch(name):
         raise ConfigError(f"invalid dbfname {name!r}: expected main.db or <digits>.db")
     return name
 
@@ -104,11 +106,12 @@ class Area:
         try:
             st = os.fstat(fd)
             _check_key_file(self.key_path, st)
-            data = os.read(fd, 256)
+            data = os.read(fd, 257)
         finally:
             os.close(fd)
         text = data.decode("ascii", "replace").strip()
-        if not KEY_RE.match(text):
+        # len check: a 256-byte read of "<key>\n\n...<junk>" used to pass, ignoring the junk.
+        if len(data) > 256 or not KEY_RE.match(text):
             raise ConfigError(f"key file {self.key_path} does not hold 64 hex characters")
         return text.encode("ascii")
 
@@ -117,24 +120,39 @@ class Area:
         existing = self.read_key()
         if existing is not None:
             return existing
+        # Creating ``.mtkey`` itself with O_EXCL and then writing it let a concurrent
+        # first caller read the still-empty file and fail ("does not hold 64 hex
+        # characters"): 50 clients starting on a fresh area hit that. So the key is
+        # written to an exclusive temp file and link(2)ed into place: link never
+        # replaces an existing name, and readers only ever see a complete key.
         text = secrets.token_hex(32)
+        tmp = self.root / f".mtkey.tmp-{secrets.token_hex(6)}"
         try:
-            fd = os.open(
-                self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600
-            )
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot create key file {self.key_path}: {exc.strerror}") from exc
+        try:
+            try:
+                os.write(fd, (text + "\n").encode("ascii"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.link(tmp, self.key_path, follow_symlinks=False)
         except FileExistsError:
             # Another process won the race; use its key.
             got = self.read_key()
             if got is None:
-                raise ConfigError(f"key file {self.key_path} vanished while being created")
+                raise ConfigError(
+                    f"key file {self.key_path} vanished while being created"
+                ) from None
             return got
         except OSError as exc:
             raise ConfigError(f"cannot create key file {self.key_path}: {exc.strerror}") from exc
-        try:
-            os.write(fd, (text + "\n").encode("ascii"))
-            os.fsync(fd)
         finally:
-            os.close(fd)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
         return text.encode("ascii")
 
 

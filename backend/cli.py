@@ -87,6 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for exit")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("demo-load", help="a synthetic harness: runs, tests, steps, data")
+    p.add_argument("--area", required=True)
+    p.add_argument("--tests", type=int, default=10)
+    p.add_argument("--items", type=int, default=3)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--pause", type=float, default=0.0, help="seconds between calls (a light load)")
+    p.add_argument("--forever", action="store_true", help="run the same run again when it ends")
+    p.add_argument("--json", action="store_true", help="print the summary of each run as JSON")
+
     p = sub.add_parser("bench", help="side-by-side benchmarks (see docs/perf.md)", add_help=False)
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
 
@@ -158,8 +167,10 @@ def cmd_list(args: argparse.Namespace) -> int:
             "problems": [{"name": p.name, "reason": p.reason} for p in problems],
         }, indent=2))
         return 0
-    header = f"{'SERVER':<22} {'DB':<9} {'PID':>7} {'STATE':<13} {'LOAD':>4} {'AGE':>7} {'TOUCHED':>7} {'PING':>9}  SERVER-ID"
-    print(header)
+    print(
+        f"{'SERVER':<22} {'DB':<9} {'PID':>7} {'STATE':<13} {'LOAD':>4} {'AGE':>7} "
+        f"{'TOUCHED':>7} {'PING':>9}  SERVER-ID"
+    )
     for r in rows:
         d = r.as_json(now)
         state = d["state"] + ("*" if r.remote else "")
@@ -319,6 +330,35 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot show {type(obj).__name__}")
 
 
+def cmd_demo_load(args: argparse.Namespace) -> int:
+    from backend.client import Client
+    from backend.demoload import run_demo_load
+
+    area = Area.open(args.area)
+    if args.tests < 1 or args.items < 0 or args.pause < 0:
+        raise CliError("--tests must be >= 1, --items and --pause >= 0")
+    with Client(area) as client:
+
+        def paced(cmd: str, *params: Any, run_id: int | None = None) -> Any:
+            if args.pause:
+                time.sleep(args.pause)
+            return client.call(cmd, *params, run_id=run_id)
+
+        log = (lambda _msg: None) if args.json else print
+        runname = None
+        while True:
+            # --forever keeps re-running the same run, so the load stays on
+            # main.db and that run's db instead of spreading over every run db.
+            summary = run_demo_load(paced, tests=args.tests, items=args.items, seed=args.seed,
+                                    log=log, runname=runname)
+            runname = summary["runname"]
+            print(json.dumps(summary) if args.json else
+                  f"run-id {summary['run_id']}: {summary['passed']} passed, "
+                  f"{summary['failed']} failed, {summary['calls']} calls", flush=True)
+            if not args.forever:
+                return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     try:
         from bench.harness import main as bench_main
@@ -330,6 +370,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "bench": cmd_bench,
+    "demo-load": cmd_demo_load,
     "server": cmd_server, "serve": cmd_serve, "list": cmd_list, "ping": cmd_ping,
     "start": cmd_start, "stop": cmd_stop, "call": cmd_call,
 }

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backend import api, protocol, registry
+from backend import api, protocol, registry, rules
 from backend.area import Area, dbfname_for_run_id
 from backend.config import Settings, load_settings
 from backend.errors import (
@@ -216,6 +216,8 @@ class Client:
         self._conns: dict[str, Connection] = {}
         self._key: bytes | None = None
         self.last_server: str | None = None
+        # Set by _choose: another host's fresh registrations own the db (no start here).
+        self._hold: Any = None
 
     def __enter__(self) -> Client:
         return self
@@ -330,9 +332,13 @@ class Client:
                 self._conns[dbfname] = found
                 self.last_server = f"{found.host}:{found.port}"
                 return found
+            if self._hold is not None:
+                last_failure = self._hold.message
+                if self._hold.unreachable:  # waiting cannot help: say so now
+                    raise NoServerError(f"{self._hold.message} (area {self.area.root})")
             if self._clock() >= end:
                 raise self._no_server(dbfname, last_failure)
-            if not starting and self._launch is not None:
+            if not starting and self._launch is not None and self._hold is None:
                 try:
                     outcome = self._launch(self.area, dbfname, self.settings)
                 except BackendError as exc:
@@ -353,15 +359,25 @@ class Client:
         """Ping each registration once; keep the connection of the least-loaded."""
         from backend import procs
 
+        self._hold = None
         scan = registry.scan(self.area.servinfo_dir, dbfname)
         entries = registry.newest_first(scan.entries)
         if not entries:
             return None, False, "no registration"
-        best: tuple[int, int, Connection] | None = None
+        loads: list[tuple[int, int]] = []
+        conns: dict[int, Connection] = {}
+        unanswered: list[registry.Entry] = []
         starting = False
         now = time.time()
         for order, entry in enumerate(entries):
             reg = entry.registration
+            unanswered.append(entry)  # popped again once it answers its server-id
+            if procs.unreachable_from_here(reg):
+                # A loopback address of another host: connecting would reach some
+                # local process at best. Never pinged, removed only when stale.
+                last_failure = f"{reg.name}: loopback address of host {reg.hostname}"
+                self._maybe_remove(entry, now)
+                continue
             if procs.locally_gone(reg):
                 last_failure = f"{reg.name}: process {reg.pid} is gone"
                 self._maybe_remove(entry, now)
@@ -385,21 +401,29 @@ class Client:
                 last_failure = f"{reg.name}: answers server-id {result.server_id}, not {reg.server_id}"
                 self._maybe_remove(entry, now)
                 continue
+            unanswered.pop()
             if result.sstate != protocol.RUNNING:
                 conn.close()
                 starting = starting or result.sstate == protocol.STARTING
                 last_failure = f"{reg.name}: {result.sstate}"
                 continue
-            load = result.sload if result.sload is not None else 99999
-            if best is None or load < best[0]:
-                if best is not None:
-                    best[2].close()
-                best = (load, order, conn)
-            else:
+            if not rules.usable(entry, result):
                 conn.close()
-        return (best[2] if best else None), starting, last_failure
+                continue
+            loads.append((order, rules.load_of(result)))
+            conns[order] = conn
+        pick = rules.choose(loads)
+        for order, conn in conns.items():
+            if order != pick:
+                conn.close()
+        if pick is None and not starting:
+            self._hold = procs.foreign_hold(unanswered, now, self.settings.stale_after)
+        return (conns[pick] if pick is not None else None), starting, last_failure
 
     def _maybe_remove(self, entry: registry.Entry, now: float) -> None:
         # The provably-dead rule: failed ping AND mtime stale for stale-after.
         if registry.is_stale(entry, now, self.settings.stale_after):
-            registry.remove_dead(entry)
+            try:
+                registry.remove_dead(entry)
+            except OSError:
+                pass  # ESTALE etc. on a network filesystem: judged again next scan

@@ -7,6 +7,7 @@ else reads the environment or the config file.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -74,13 +75,24 @@ def coerce(name: str, raw: Any, source: str) -> Any:
     typ = _FIELD_TYPES[name]
     typ = _TYPE_BY_NAME.get(typ, typ) if isinstance(typ, str) else typ
     try:
-        value = typ(raw) if not isinstance(raw, typ) else raw
+        # A bool is an int to Python, and int(4.5) is 4: neither is a valid number here.
+        if typ is not str and isinstance(raw, bool):
+            raise TypeError
+        if typ is int and isinstance(raw, float) and not raw.is_integer():
+            raise ValueError
+        value: Any = typ(raw) if not isinstance(raw, typ) else raw
         if typ is int and isinstance(raw, str):
             value = int(raw.strip())
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(
             f"{source}: {name.replace('_', '-')} must be {typ.__name__}, got {raw!r}"
         ) from None
+    # float("nan") / float("inf") parse, and nan passed every "<= 0" check below.
+    if typ is float and not math.isfinite(value):
+        raise ConfigError(f"{source}: {name.replace('_', '-')} must be finite, got {raw!r}")
+    # No setting is meaningful below zero (a negative threshold or throttle).
+    if typ in (int, float) and value < 0:
+        raise ConfigError(f"{source}: {name.replace('_', '-')} must be >= 0, got {raw!r}")
     if name in _POSITIVE and value <= 0:
         raise ConfigError(f"{source}: {name.replace('_', '-')} must be > 0, got {raw!r}")
     if name == "journal_mode" and value not in _JOURNAL_MODES:
@@ -118,8 +130,10 @@ def read_megatest_server_section(path: Path) -> dict[str, str]:
             continue
         if section != "server":
             continue
-        key, _, value = stripped.partition(" ")
-        out[key.strip()] = value.strip()
+        # Megatest separates key and value by any whitespace (a tab too); partition(" ")
+        # turned "heartbeat\t3" into an unknown key that was silently ignored.
+        parts = stripped.split(None, 1)
+        out[parts[0]] = parts[1].strip() if len(parts) > 1 else ""
     return out
 
 

@@ -43,6 +43,12 @@ def stop_server(
     reg = entry.registration
     result = StopResult(entry.name, reg.server_id, False, "")
     confirmed = False
+    if procs.unreachable_from_here(reg):
+        result.outcome = (
+            f"runs on host {reg.hostname} with a loopback address ({reg.host}): "
+            f"not reachable from here; stop it on {reg.hostname}"
+        )
+        return result
     try:
         conn = Connection(reg.host, reg.port, settings.ping_timeout)
     except TransportError as exc:

@@ -43,6 +43,7 @@ def run_demo_load(
     seed: int | None = None,
     stop_event: StopFlag | None = None,
     log: Callable[[str], None] = print,
+    runname: str | None = None,
 ) -> dict[str, Any]:
     """Run one synthetic test run; returns counts (see ``summary`` keys below)."""
     rng = random.Random(seed)
@@ -60,7 +61,9 @@ def run_demo_load(
     # Use the area's keys if it has some (a register-run must name exactly them).
     keys = c("get-keys")
     keyvals = {k: DEMO_KEYS.get(k, "demo") for k in keys} if keys else dict(DEMO_KEYS)
-    runname = f"demo_{time.strftime('%Y%m%d_%H%M%S')}_{rng.randrange(16**6):06x}"
+    # Registering an existing runname returns its run-id (Megatest's rule), so
+    # passing the same name again re-runs the same tests in the same run db.
+    runname = runname or f"demo_{time.strftime('%Y%m%d_%H%M%S')}_{rng.randrange(16**6):06x}"
     run_id = c("register-run", keyvals, runname, "new", "n/a", _user(), "demo")
     summary.update(run_id=run_id, runname=runname)
     log(f"run {runname} (run-id {run_id}): {tests} tests x {items} items")

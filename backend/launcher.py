@@ -134,7 +134,13 @@ def start_server(
 
 def _spawn(area: Area, dbfname: str, settings: Settings) -> int:
     log_path = area.logs_dir / "launcher.log"
-    with open(log_path, "ab") as log:  # the server re-points its stdio at its own log
+    # O_NOFOLLOW: a symlink planted at logs/launcher.log must not make us append
+    # to (or block on) whatever it points at; then the child's early output is dropped.
+    try:
+        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError:
+        fd = os.open(os.devnull, os.O_WRONLY)
+    with os.fdopen(fd, "ab") as log:  # the server re-points its stdio at its own log
         proc = subprocess.Popen(
             server_command(area, dbfname),
             cwd=area.root,

@@ -13,9 +13,12 @@ import ipaddress
 import os
 import signal
 import socket
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import psutil
 
+from backend import registry
 from backend.registry import Registration
 
 # Two create_time readings of one process agree to within clock-tick rounding.
@@ -59,6 +62,72 @@ def is_this_host(reg: Registration) -> bool:
         return name == this_hostname()
     host = reg.host.strip("[]")
     return _is_loopback(host) or host in _local_addresses() or host == this_hostname()
+
+
+def is_loopback_address(host: str) -> bool:
+    """127.0.0.0/8, ::1 or ``localhost``: an address only its own host can reach."""
+    return _is_loopback(host)
+
+
+def is_wildcard_address(host: str) -> bool:
+    """0.0.0.0 / :: bind every interface but name none: useless in a registration."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
+
+
+def unreachable_from_here(reg: Registration) -> bool:
+    """A server on another host that registered a loopback address: nobody here
+    can reach it (a connect would at best reach some other local process)."""
+    return not is_this_host(reg) and _is_loopback(reg.host)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Another host still owns a db although none of its servers answered here."""
+
+    hostname: str
+    message: str
+    unreachable: bool  # loopback-registered elsewhere: waiting cannot help
+
+
+def foreign_hold(
+    unanswered: Iterable[registry.Entry], now: float, stale_after: float
+) -> Hold | None:
+    """The home-host rule when pings fail: registrations of another host that are
+    not provably dead (mtime fresh) keep the db on that host, so this host must
+    neither start a server for it nor remove them. Starting one here would put
+    two hosts' writers on one sqlite file over a shared filesystem.
+
+    ``unanswered`` are entries (newest first) that did not answer with their own
+    server-id; the oldest foreign fresh one names the home host.
+    """
+    held = [
+        e for e in unanswered
+        if not is_this_host(e.registration) and not registry.is_stale(e, now, stale_after)
+    ]
+    if not held:
+        return None
+    reg = held[-1].registration
+    host = reg.hostname
+    db = reg.dbfname
+    if all(unreachable_from_here(e.registration) for e in held):
+        return Hold(
+            host,
+            f"servers for {db} run on host {host} but registered a loopback address "
+            f"({reg.host}) that this host cannot reach; start them with --host",
+            True,
+        )
+    reg = next(e.registration for e in reversed(held) if not unreachable_from_here(e.registration))
+    age = max(now - held[-1].mtime, 0.0)
+    return Hold(
+        host,
+        f"servers for {db} run on host {host} ({reg.host}:{reg.port}) but do not answer "
+        f"from host {this_hostname()}; not starting one here while their registration is "
+        f"fresh (touched {age:.0f}s ago, provably dead only after {stale_after:g}s)",
+        False,
+    )
 
 
 def host_identity(reg: Registration) -> str:
@@ -116,9 +185,23 @@ def terminate_if_ours(reg: Registration, server_id_confirmed: bool) -> bool:
     if reg.proc_start is None or not process_matches(reg):
         return False
     try:
-        if psutil.Process(reg.pid).uids().real != os.getuid():
+        proc = psutil.Process(reg.pid)
+        if proc.uids().real != os.getuid():
+            return False
+        # A forged file can name any process of ours with its true start time and
+        # point at a listener that answers the file's server-id: signal only the
+        # process that itself listens on the registered port.
+        if not _listens_on(proc, reg.port):
             return False
         os.kill(reg.pid, signal.SIGTERM)
     except (psutil.Error, ProcessLookupError, PermissionError):
         return False
     return True
+
+
+def _listens_on(proc: psutil.Process, port: int) -> bool:
+    try:
+        conns = proc.net_connections(kind="inet")
+    except (psutil.Error, OSError):
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port for c in conns)

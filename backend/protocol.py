@@ -44,7 +44,7 @@ STARTING, RUNNING, SHUTTING_DOWN = "starting", "running", "shutting-down"
 
 def encode(obj: Any) -> bytes:
     """One frame holding ``obj``."""
-    body = msgpack.packb(obj, use_bin_type=True)
+    body: bytes = msgpack.packb(obj, use_bin_type=True)
     return HEADER.pack(len(body)) + body
 
 
@@ -52,20 +52,64 @@ def _no_ext(code: int, data: bytes) -> Any:
     raise ProtocolError(f"msgpack ext type {code} is not allowed")
 
 
+def _str_keys(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+    # strict_map_key=True still admits bytes keys; the protocol's maps have str keys only.
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if not isinstance(k, str):
+            raise ProtocolError(f"map key of type {type(k).__name__} is not allowed")
+        out[k] = v
+    return out
+
+
+# Ext type -1 (timestamp) never reaches ext_hook: msgpack decodes it itself into a
+# ``Timestamp``. Its encodings (fixext4/fixext8/ext8 len 12, type 0xff) are cheap to
+# look for; only a body that might hold one is walked.
+_TIMESTAMP_MARKERS = (b"\xd6\xff", b"\xd7\xff", b"\xc7\x0c\xff")
+
+
+def _reject_timestamps(obj: Any) -> None:
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, msgpack.Timestamp):
+            raise ProtocolError("msgpack ext type -1 (timestamp) is not allowed")
+        if isinstance(o, list):
+            stack.extend(o)
+        elif isinstance(o, dict):
+            stack.extend(o.values())
+
+
 def decode_body(body: bytes) -> Any:
     """Decode one frame body; ``ProtocolError`` on anything that is not plain msgpack."""
     try:
-        return msgpack.unpackb(
+        obj = msgpack.unpackb(
             body,
             raw=False,
             strict_map_key=True,
             ext_hook=_no_ext,
+            object_pairs_hook=_str_keys,
         )
+        if any(m in body for m in _TIMESTAMP_MARKERS):
+            _reject_timestamps(obj)
+        return obj
     except ProtocolError:
         raise
     except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as exc:
         # ExtraData, FormatError, StackError, UnicodeDecodeError (a ValueError) ...
         raise ProtocolError(f"undecodable frame: {type(exc).__name__}") from exc
+
+
+class _NilFrame:
+    """A whole frame whose body is msgpack nil (``next`` keeps None for "no frame yet")."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NIL_FRAME"
+
+
+NIL_FRAME: Any = _NilFrame()
 
 
 class FrameDecoder:
@@ -100,7 +144,14 @@ class FrameDecoder:
             return None
         body = bytes(buf[4 : 4 + size])
         del buf[: 4 + size]
-        return decode_body(body)
+        obj = decode_body(body)
+        if obj is None:
+            # ``next`` returns None for "no whole frame yet", so a frame holding nil was
+            # consumed and silently dropped: the server never answered it and its peer
+            # waited (and pipelined answers were off by one from then on). NIL_FRAME is
+            # not None, so callers handle it; parse_request/parse_response reject it.
+            return NIL_FRAME
+        return obj
 
 
 @dataclass(frozen=True, slots=True)

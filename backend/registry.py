@@ -33,9 +33,13 @@ NAME_RE = re.compile(
     r"^(?P<host>[A-Za-z0-9._\-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):(?P<port>[0-9]{1,5})"
     r"-(?P<pid>[0-9]{1,10}):(?P<dbfname>main\.db|[0-9]{1,6}\.db)$"
 )
+# re.ASCII: in a str pattern ``\d`` also matches non-ASCII digits ("٤٠٠٠١"), which
+# int() accepts; digit counts are bounded so that int() never sees more than
+# sys.get_int_max_str_digits() digits (a huge pid raised ValueError, not RegistryError).
 LINE1_RE = re.compile(
-    r"^SERVER STARTED: (?P<host>\S+):(?P<port>\d+) AT (?P<at>\d+(?:\.\d*)?) "
-    r"server-id: (?P<server_id>\S+) pid: (?P<pid>\d+) dbfname: (?P<dbfname>\S+)\s*$"
+    r"^SERVER STARTED: (?P<host>\S+):(?P<port>\d{1,5}) AT (?P<at>\d{1,20}(?:\.\d{0,20})?) "
+    r"server-id: (?P<server_id>\S+) pid: (?P<pid>\d{1,10}) dbfname: (?P<dbfname>\S+)\s*$",
+    re.ASCII,
 )
 SERVER_ID_RE = re.compile(r"^[A-Za-z0-9_\-.]{1,128}$")
 EXT_KEY_RE = re.compile(r"^[a-z][a-z0-9\-]{0,63}$")
@@ -144,8 +148,8 @@ def is_candidate_name(name: str) -> bool:
     return not name.startswith(".")
 
 
-def read_entry(path: Path) -> Entry:
-    """Read one registration file safely; ``RegistryError`` with a reason otherwise."""
+def _read_file(path: Path) -> tuple[bytes, os.stat_result]:
+    """The bytes of one registration file, read safely, and the fstat of what was read."""
     name = path.name
     if not NAME_RE.match(name):
         raise RegistryError("name does not match <host>:<port>-<pid>:<dbfname>")
@@ -170,36 +174,60 @@ def read_entry(path: Path) -> Entry:
         os.close(fd)
     if len(data) > MAX_FILE_SIZE:
         raise RegistryError(f"too large (> {MAX_FILE_SIZE} bytes)")
+    return data, st
+
+
+def _parse_bytes(data: bytes, name: str) -> Registration:
     if b"\0" in data:
         raise RegistryError("binary content")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise RegistryError("not UTF-8") from None
-    reg = parse_registration(text, name)
+    return parse_registration(text, name)
+
+
+def read_entry(path: Path, cache: ScanCache | None = None) -> Entry:
+    """Read one registration file safely; ``RegistryError`` with a reason otherwise."""
+    data, st = _read_file(path)
+    reg = cache.get(path.name, data) if cache is not None else None
+    if reg is None:
+        reg = _parse_bytes(data, path.name)
+        if cache is not None:
+            cache.put(path.name, data, reg)
     return Entry(path, reg, st.st_mtime, st.st_ino)
 
 
 class ScanCache:
-    """Parsed registrations by (name, inode, size): content only changes by
-    ``os.replace`` (a new inode), so a touched file is not parsed again."""
+    """Parsed registrations by (name, exact file content): a touched file (heartbeat)
+    is read but not parsed again; a replaced one with new content is re-parsed.
+
+    The key used to be (name, inode, size) without reading the file. On ext4 a
+    file removed and re-published under the same name usually gets the freed
+    inode back, with the same size, so the cache returned the old server-id for
+    the new file (a wrong entry, P20). Comparing content is exact, and the read
+    (<= 4 KiB) is cheap next to the open/fstat every scan already does.
+    """
 
     def __init__(self) -> None:
-        self._parsed: dict[str, tuple[int, int, Registration]] = {}
+        self._parsed: dict[str, tuple[bytes, Registration]] = {}
 
-    def get(self, name: str, st: os.stat_result) -> Registration | None:
+    def get(self, name: str, data: bytes) -> Registration | None:
         hit = self._parsed.get(name)
-        if hit and hit[0] == st.st_ino and hit[1] == st.st_size:
-            return hit[2]
+        if hit is not None and hit[0] == data:
+            return hit[1]
         return None
 
-    def put(self, name: str, st: os.stat_result, reg: Registration) -> None:
-        self._parsed[name] = (st.st_ino, st.st_size, reg)
+    def put(self, name: str, data: bytes, reg: Registration) -> None:
+        self._parsed[name] = (data, reg)
 
     def prune(self, live: Iterable[str]) -> None:
         keep = set(live)
         for name in [n for n in self._parsed if n not in keep]:
             del self._parsed[name]
+
+    def __len__(self) -> int:
+        return len(self._parsed)
 
 
 def scan(directory: Path, dbfname: str | None = None, cache: ScanCache | None = None) -> Scan:
@@ -238,20 +266,14 @@ def scan(directory: Path, dbfname: str | None = None, cache: ScanCache | None = 
             if not stat.S_ISREG(st.st_mode):
                 problems.append(Problem(name, "not a regular file"))
                 continue
-            cached = cache.get(name, st) if cache else None
-            if cached is not None:
-                entries.append(Entry(Path(de.path), cached, st.st_mtime, st.st_ino))
-                continue
             try:
-                entry = read_entry(Path(de.path))
+                entry = read_entry(Path(de.path), cache)
             except RegistryError as exc:
                 if str(exc) != "vanished while being read":
                     problems.append(Problem(name, str(exc)))
                 continue
-            if cache:
-                cache.put(name, st, entry.registration)
             entries.append(entry)
-    if cache:
+    if cache is not None:
         cache.prune(seen)
     return Scan(tuple(entries), tuple(problems))
 

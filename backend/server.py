@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import errno
 import logging
 import os
 import secrets
@@ -29,12 +30,12 @@ from typing import Any
 
 import psutil
 
-from backend import api, procs, protocol, registry
+from backend import api, procs, protocol, registry, rules
 from backend.area import Area, dbfname_for_run_id
 from backend.client import PingResult, aping
 from backend.config import Settings
 from backend.dbworker import DbWorker
-from backend.errors import BackendError, CommandError, ConfigError, ProtocolError
+from backend.errors import BackendError, CommandError, ConfigError, ProtocolError, RegistryError
 from backend.store import Call, Outcome, Store
 
 log = logging.getLogger("backend.server")
@@ -66,6 +67,7 @@ class Server:
         self._sessions: set[_Session] = set()
         self._db: DbWorker | None = None
         self._more_requested_at = 0.0
+        self._emfile_logged_at = -1e9
 
     # -- public --------------------------------------------------------------
 
@@ -81,6 +83,7 @@ class Server:
     async def run(self) -> int:
         """The whole life of the server; returns the process exit code."""
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(self._loop_exception)
         for sig, name in ((signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "SIGINT")):
             loop.add_signal_handler(sig, self.request_shutdown, name)
         self.area.ensure_dirs()
@@ -116,10 +119,27 @@ class Server:
             await self._shutdown(listener, EXIT_FAILED)
             raise
 
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        # Out of fds, asyncio's accept loop reports EMFILE once per backlog slot
+        # (1024 tracebacks per retry, tens of thousands a second). One line per
+        # 10 s says the same; accepting resumes by itself when fds free up.
+        if "out of system resource" in str(context.get("message", "")):
+            now = time.monotonic()
+            if now - self._emfile_logged_at >= 10.0:
+                self._emfile_logged_at = now
+                log.warning("WARNING: cannot accept connections: %s", context.get("exception"))
+            return
+        loop.default_exception_handler(context)
+
     # -- start-up --------------------------------------------------------------
 
     def _check_bind_allowed(self) -> None:
         host = self.settings.host
+        if procs.is_wildcard_address(host):
+            raise ConfigError(
+                f"refusing to bind {host}: a registration must name an address clients "
+                f"can connect to; use this host's routable address"
+            )
         if procs._is_loopback(host):
             return
         if self.area.read_key() is None:
@@ -155,22 +175,31 @@ class Server:
         )
         results = await self._ping_entries(entries)
         now = time.time()
-        good: list[registry.Entry] = []
-        for entry, res in zip(entries, results, strict=True):
-            alive = res.matches(entry.registration.server_id) and res.sstate in (
-                protocol.RUNNING, protocol.STARTING,
-            )
-            if alive:
-                good.append(entry)
-            elif registry.is_stale(entry, now, self.settings.stale_after):
-                if registry.remove_dead(entry):
-                    log.info("removed dead registration %s", entry.name)
-                # and keep scanning (Megatest stopped here: P3)
+        good, dead = rules.startup_scan(entries, results, now, self.settings.stale_after)
+        for entry in dead:  # all of them: Megatest stopped after the first (P3)
+            try:
+                removed = registry.remove_dead(entry)
+            except OSError as exc:  # ESTALE and friends on a network filesystem
+                log.warning("could not remove %s: %s", entry.name, exc)
+                continue
+            if removed:
+                log.info("removed dead registration %s", entry.name)
         if not good:
+            hold = procs.foreign_hold(
+                [e for e, r in zip(entries, results, strict=True)
+                 if not r.matches(e.registration.server_id)],
+                now, self.settings.stale_after,
+            )
+            if hold is not None:  # docs/multi-host.md: a fresh foreign file holds the db
+                return (
+                    f"Prime main server is on host {hold.hostname}, but we are on host "
+                    f"{procs.this_hostname()}, exiting: {hold.message}"
+                )
             log.info("No servers yet, starting on %s", procs.this_hostname())
             return None
-        if len(good) > self.settings.max_servers - 1:
-            return f"Have {len(good)}, no need for more, exiting."
+        refusal = rules.startup_refusal(len(good), self.settings.max_servers)
+        if refusal:
+            return refusal
         home = procs.host_identity(good[-1].registration)  # the oldest good server
         if home != procs.this_hostname():
             return (
@@ -223,7 +252,9 @@ class Server:
             if await self._outranked():
                 self.request_shutdown("rank")
                 return
-            if self.inflight == 0 and time.monotonic() - self.last_request >= s.idle_timeout:
+            if rules.idle_expired(
+                self.inflight, time.monotonic() - self.last_request, s.idle_timeout
+            ):
                 log.info("INFO: Server timed out, exiting from tt:keep-running.")
                 self.request_shutdown("idle timeout")
                 return
@@ -231,13 +262,18 @@ class Server:
     def _check_registration(self) -> bool:
         assert self.reg_path is not None
         sid = registry.read_server_id(self.reg_path)
-        if sid is None:
-            log.warning("WARNING: Apparently I don't exist.")
-            self.request_shutdown("registration file gone")
-            return False
-        if sid != self.server_id:
-            log.warning("WARNING: my registration file now names server-id %s, exiting.", sid)
-            self.request_shutdown("registration file replaced")
+        if sid is None and _out_of_resources(self.reg_path):
+            # Out of file descriptors (or memory) right now: that says nothing
+            # about our file, and is no reason to exit (fd exhaustion test).
+            log.warning("WARNING: cannot read %s now (out of resources)", self.reg_path.name)
+            return True
+        problem = rules.registration_problem(sid, self.server_id)
+        if problem:
+            if sid is None:
+                log.warning("WARNING: Apparently I don't exist.")
+            else:
+                log.warning("WARNING: my registration file now names server-id %s, exiting.", sid)
+            self.request_shutdown(problem)
             return False
         try:
             registry.touch(self.reg_path)
@@ -248,25 +284,18 @@ class Server:
     async def _outranked(self) -> bool:
         """Megatest's newest-first rotation: retire when more than max-servers - 1
         *newer* servers are alive (dead newer files, pinged, do not count)."""
-        entries = registry.newest_first(
-            registry.scan(self.area.servinfo_dir, self.dbfname).entries
-        )
-        newer: list[registry.Entry] = []
-        for e in entries:
-            if e.registration.server_id == self.server_id:
-                break
-            newer.append(e)
-        limit = self.settings.max_servers - 1
-        if len(newer) <= limit:
+        try:
+            scanned = registry.scan(self.area.servinfo_dir, self.dbfname).entries
+        except RegistryError as exc:
+            # e.g. EMFILE: a directory we cannot list right now is no reason to exit.
+            log.warning("WARNING: rank check skipped: %s", exc)
+            return False
+        newer = rules.newer_than(registry.newest_first(scanned), self.server_id)
+        if not rules.outranked(len(newer), self.settings.max_servers):
             return False
         results = await self._ping_entries(newer)
-        alive = sum(
-            1
-            for e, r in zip(newer, results, strict=True)
-            if r.matches(e.registration.server_id)
-            and r.sstate in (protocol.RUNNING, protocol.STARTING)
-        )
-        if alive > limit:
+        alive = sum(1 for e, r in zip(newer, results, strict=True) if rules.alive(e, r))
+        if rules.outranked(alive, self.settings.max_servers):
             log.warning(
                 "WARNING: there are more than three servers ahead of me, I'm not needed, exiting."
             )
@@ -298,8 +327,12 @@ class Server:
         self.state = protocol.SHUTTING_DOWN
         listener.close()
         end = time.monotonic() + self.settings.drain_timeout
-        while self.inflight and time.monotonic() < end:
-            await asyncio.sleep(0.01)
+        if self.inflight:
+            self._drained.clear()
+            try:
+                await asyncio.wait_for(self._drained.wait(), self.settings.drain_timeout)
+            except TimeoutError:
+                pass
         if self.inflight:
             log.warning("gave up waiting for %d in-flight requests", self.inflight)
         for session in list(self._sessions):
@@ -389,6 +422,8 @@ def _respond_later(
 
     def done(f: asyncio.Future[Outcome]) -> None:
         server.inflight -= 1
+        if not server.inflight:
+            server._drained.set()
         ok, value = f.result()
         if ok:
             out.set_result([status, None, value, server.meta()])
@@ -527,6 +562,16 @@ class _Session:
             pass
 
 
+def _out_of_resources(path: Path) -> bool:
+    """Does opening ``path`` fail for lack of fds/memory (not because it is gone)?"""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        return exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS)
+    os.close(fd)
+    return False
+
+
 def _username() -> str:
     try:
         import pwd
@@ -541,7 +586,12 @@ def _username() -> str:
 
 def setup_logging(area: Area, dbfname: str, *, echo: bool) -> Path:
     path = area.log_path(dbfname, os.getpid())
-    handler = logging.FileHandler(path)
+    # Not logging.FileHandler: it follows a symlink planted at the (predictable) name.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise ConfigError(f"cannot open log {path}: {exc.strerror}") from exc
+    handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
     handler.setFormatter(fmt)
     root = logging.getLogger("backend")
@@ -567,7 +617,7 @@ def run_server(
     path = setup_logging(area, dbfname, echo=echo and not detached)
     if detached:
         # Launched servers have no terminal: stray output goes to our own log.
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)

@@ -15,6 +15,7 @@ from backend.client import PingResult
 RUNNING, STARTING, SHUTTING_DOWN = "RUNNING", "STARTING", "SHUTTING-DOWN"
 STALE, UNKNOWN, MISMATCH, DEAD, NO_ANSWER = "STALE", "UNKNOWN", "MISMATCH", "DEAD", "NO-ANSWER"
 REMOTE = "REMOTE"
+UNREACHABLE = "UNREACHABLE"  # another host's server registered a loopback address
 _SSTATES = {
     protocol.RUNNING: RUNNING,
     protocol.STARTING: STARTING,
@@ -26,8 +27,11 @@ def classify(entry: registry.Entry, ping: PingResult | None, now: float, stale_a
     """RUNNING / STARTING / SHUTTING-DOWN from an answer with the file's server-id;
     MISMATCH if another server answers; without an answer: STALE (untouched for
     stale-after), DEAD (a local process that is gone), NO-ANSWER, or UNKNOWN
-    (not pinged yet)."""
+    (not pinged yet). UNREACHABLE: another host's loopback registration that
+    "answered": the answer came from some local process, never from that server."""
     reg = entry.registration
+    if ping is not None and ping.ok and procs.unreachable_from_here(reg):
+        return STALE if registry.is_stale(entry, now, stale_after) else UNREACHABLE
     if ping is not None and ping.ok:
         if ping.server_id != reg.server_id:
             return MISMATCH

@@ -125,8 +125,11 @@ def _touch_triggers(table: str, monotonic: bool) -> list[str]:
         stamp = f"max({NOW}, (SELECT ifnull(max(last_update), 0) FROM {table}) + 0.000001)"
     else:
         stamp = NOW
+    # Plain stamps: an INSERT that already carries its stamp (a bulk load stamps
+    # the whole batch once) skips the per-row UPDATE, which halves its cost.
+    when = "" if monotonic else "WHEN new.last_update = 0 "
     return [
-        f"CREATE TRIGGER IF NOT EXISTS {table}_touch_insert AFTER INSERT ON {table} "
+        f"CREATE TRIGGER IF NOT EXISTS {table}_touch_insert AFTER INSERT ON {table} {when}"
         f"BEGIN UPDATE {table} SET last_update = {stamp} WHERE id = new.id; END",
         f"CREATE TRIGGER IF NOT EXISTS {table}_touch_update AFTER UPDATE ON {table} "
         f"BEGIN UPDATE {table} SET last_update = {stamp} WHERE id = new.id; END",

@@ -43,12 +43,12 @@ def _side_by_side(
         if rep % 2:
             order.reverse()
         for target, make in order:
-            if conns == 1:
-                m = _measure(target, lambda t=target, mk=make: loadgen.sequential(t, mk, duration))
-            else:
-                m = _measure(
-                    target, lambda t=target, mk=make: loadgen.concurrent(t, mk, conns, duration)
-                )
+            def drive(t: Target = target, mk: loadgen.MakeRequest = make) -> tuple[int, float]:
+                if conns == 1:
+                    return loadgen.sequential(t, mk, duration)
+                return loadgen.concurrent(t, mk, conns, duration)
+
+            m = _measure(target, drive)
             rows.append({"scenario": name, "target": target.name, "rep": rep, **m})
     return rows
 
@@ -73,8 +73,13 @@ def bench_write(work: Path, reps: int, duration: float) -> list[Result]:
 
     area = work / "write-area"
     area.mkdir()
+    from backend.demoload import LocalCaller
+
     with Client(area) as client:
         run_id = client.call("register-run", {"SYSTEM": "bench"}, "bench-run")
+    # The baseline gets the same run in its own main.db (same id: both are fresh).
+    with LocalCaller(work / "baseline-db") as local:
+        assert local.call("register-run", {"SYSTEM": "bench"}, "bench-run") == run_id
     # The run's tests live in its run db; serve that db with one server.
     dbfname = f"{run_id % 10}.db"
     ours, base = start_ours(area, dbfname), start_baseline(work)
@@ -89,7 +94,7 @@ def bench_write(work: Path, reps: int, duration: float) -> list[Result]:
             return ["register-test", run_id, [unique(i), ""], None]
 
         def make_base(i: int) -> list[Any]:
-            return ["write", run_id, [unique(i), ""], None]
+            return ["register-test", run_id, [unique(i), ""], None]
 
         return _side_by_side(
             "write c1", ours, base, make_ours, make_base, 1, reps, duration
@@ -97,6 +102,50 @@ def bench_write(work: Path, reps: int, duration: float) -> list[Result]:
     finally:
         ours.stop()
         base.stop()
+
+
+def bench_bulk(work: Path, reps: int, rows_per_call: int = 20_000) -> list[Result]:
+    """Rows/s through ``insert-test-data`` vs ``executemany`` in this process,
+    same schema, same rows, one transaction per batch on both sides."""
+    from backend import store
+    from backend.client import Client
+    from backend.commands.data import _ROW_SQL, _bulk_row
+    from backend.demoload import LocalCaller
+
+    area = _fresh(work, "bulk-area")
+    with Client(area) as client:
+        run_id = client.call("register-run", {"SYSTEM": "bench"}, "bulk")
+        test_id = client.call("register-test", "bulk", "", run_id=run_id)
+        base_dir = work / "bulk-baseline"
+        with LocalCaller(base_dir) as local:
+            local.call("register-run", {"SYSTEM": "bench"}, "bulk")
+            base_test = local.call("register-test", "bulk", "", run_id=run_id)
+        conn = store.connect(base_dir / f"{run_id % 10}.db")
+        rows_out: list[Result] = []
+        try:
+            for rep in range(reps):
+                rows = [["cat", f"v{rep}-{i}", float(i), float(i), 0.5, "ms"] for i in range(rows_per_call)]
+                t0 = time.perf_counter()
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(_ROW_SQL, [_bulk_row(base_test, time.time(), i, r) for i, r in enumerate(rows)])
+                conn.execute("COMMIT")
+                rows_out.append({"scenario": "bulk", "target": "baseline", "rep": rep,
+                                 "rps": rows_per_call / (time.perf_counter() - t0),
+                                 "requests": rows_per_call, "cpu_us_per_req": 0.0})
+                t0 = time.perf_counter()
+                n = client.call("insert-test-data", test_id, rows, run_id=run_id)
+                assert n == rows_per_call
+                rows_out.append({"scenario": "bulk", "target": "mtserve", "rep": rep,
+                                 "rps": rows_per_call / (time.perf_counter() - t0),
+                                 "requests": rows_per_call, "cpu_us_per_req": 0.0})
+        finally:
+            conn.close()
+    from backend.area import Area
+    from backend.config import load_settings
+    from backend.control import stop_servers
+
+    stop_servers(Area.open(area), load_settings(area), timeout=10)
+    return rows_out
 
 
 def bench_start(work: Path, reps: int) -> list[Result]:
@@ -164,12 +213,14 @@ def _wait_running(area: Path) -> None:
     raise RuntimeError("server never answered")
 
 
-SCENARIOS = ("ping", "write", "start", "cold-call")
+SCENARIOS = ("ping", "write", "bulk", "start", "cold-call")
 
 
-def run(scenarios: list[str], quick: bool) -> dict[str, Any]:
-    reps = 3 if quick else 7
-    duration = 0.4 if quick else 2.0
+def run(
+    scenarios: list[str], quick: bool, reps: int | None = None, duration: float | None = None
+) -> dict[str, Any]:
+    reps = reps or (3 if quick else 7)
+    duration = duration or (0.4 if quick else 2.0)
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="mtbench-") as tmp:
         work = Path(tmp)
@@ -179,10 +230,12 @@ def run(scenarios: list[str], quick: bool) -> dict[str, Any]:
                 results += bench_ping(work, reps, duration)
             elif name == "write":
                 results += bench_write(work, reps, duration)
+            elif name == "bulk":
+                results += bench_bulk(work, reps)
             elif name == "start":
-                results += bench_start(work, 5 if quick else 20)
+                results += bench_start(work, max(reps, 5) if quick else max(reps, 20))
             elif name == "cold-call":
-                results += bench_cold_call(work, 3 if quick else 10)
+                results += bench_cold_call(work, reps if quick else max(reps, 10))
     return {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "quick": quick,
@@ -208,10 +261,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="backend bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="fewer, shorter repetitions (< 2 min)")
     p.add_argument("--scenario", action="append", choices=SCENARIOS)
+    p.add_argument("--reps", type=int, help="repetitions per scenario (default 3 quick, 7 full)")
+    p.add_argument("--duration", type=float, help="seconds per throughput measurement")
     p.add_argument("--json", metavar="FILE", help="write the raw results as JSON here")
     p.add_argument("--write-docs", action="store_true", help="update docs/perf.md and its chart")
     args = p.parse_args(argv)
-    data = run(args.scenario or list(SCENARIOS), args.quick)
+    if (args.reps is not None and args.reps < 1) or (args.duration is not None and args.duration <= 0):
+        p.error("--reps must be >= 1 and --duration > 0")
+    data = run(args.scenario or list(SCENARIOS), args.quick, args.reps, args.duration)
     print(report.markdown_table(data["summary"]))
     if args.json:
         Path(args.json).write_text(json.dumps(data, indent=2))

@@ -80,10 +80,13 @@ def start_ours(area: Path, dbfname: str = "main.db") -> Target:
 
 
 def start_baseline(workdir: Path) -> Target:
+    """The baseline over its own db directory (``workdir/baseline-db``)."""
     portfile = workdir / "baseline.port"
     portfile.unlink(missing_ok=True)
+    db_dir = workdir / "baseline-db"
+    db_dir.mkdir(exist_ok=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.baseline_server", str(portfile), str(workdir / "baseline.db")],
+        [sys.executable, "-m", "bench.baseline_server", str(portfile), str(db_dir)],
         env=_env({}), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     end = time.monotonic() + 30

@@ -21,6 +21,7 @@ import csv
 import math
 import operator
 import sqlite3
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -120,6 +121,53 @@ def csv_to_test_data(conn: sqlite3.Connection, ctx: CallContext, params: list[An
             (test["id"], rec["category"], rec["variable"], value, expected, tol,
              rec["units"], rec["comment"], status, rec["type"]),
         )
+    return len(rows)
+
+
+MAX_BULK_ROWS = 200_000
+_ROW_SQL = (
+    "INSERT INTO test_data(test_id, category, variable, value, expected, tol, units, "
+    "comment, status, type, last_update) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT(test_id, category, variable) DO UPDATE SET value = excluded.value, "
+    "expected = excluded.expected, tol = excluded.tol, units = excluded.units, "
+    "comment = excluded.comment, status = excluded.status, type = excluded.type"
+)
+
+
+def _bulk_row(test_id: int, stamp: float, i: int, row: Any) -> tuple[Any, ...]:
+    if not isinstance(row, list) or not 2 <= len(row) <= len(FIELDS):
+        raise bad(f"row {i}: expected a list of 2..{len(FIELDS)} fields ({', '.join(FIELDS)})")
+    cat, var, value, expected, tol, units, comment, status, typ = row + [None] * (9 - len(row))
+    if not isinstance(cat, str) or not isinstance(var, str) or not var:
+        raise bad(f"row {i}: category and variable must be strings (variable non-empty)")
+    for name, v in (("value", value), ("expected", expected), ("tol", tol)):
+        if v is not None and (not isinstance(v, (int, float, str)) or isinstance(v, bool)):
+            raise bad(f"row {i}: {name} must be a number, a string or nil")
+    for name, v in (("units", units), ("comment", comment), ("status", status), ("type", typ)):
+        if v is not None and not isinstance(v, str):
+            raise bad(f"row {i}: {name} must be a string or nil")
+    if status in (None, "", "n/a"):
+        status = judge(value, expected, tol) or (status or "")
+    return (test_id, cat, var, value, expected, tol, units or "", comment or "", status, typ or "", stamp)
+
+
+@command("insert-test-data", write=True)
+def insert_test_data(conn: sqlite3.Connection, ctx: CallContext, params: list[Any]) -> Any:
+    """[test-id, rows] -> number of rows stored. The bulk twin of csv->test-data:
+    each row is ``[category, variable, value, expected, tol, units, comment,
+    status, type]`` (trailing fields optional), judged the same way, stored with
+    one ``executemany`` and one last_update stamp for the whole batch."""
+    run_id = require_run(ctx, "insert-test-data")
+    arity(params, 2)
+    test = test_row(conn, run_id, params[0])
+    rows = params[1]
+    if not isinstance(rows, list):
+        raise bad("rows must be an array of arrays")
+    if len(rows) > MAX_BULK_ROWS:
+        raise bad(f"at most {MAX_BULK_ROWS} rows per call")
+    stamp = time.time()
+    tid = test["id"]
+    conn.executemany(_ROW_SQL, [_bulk_row(tid, stamp, i, r) for i, r in enumerate(rows)])
     return len(rows)
 
 

@@ -51,7 +51,12 @@ def test_clause(testpatt: str) -> tuple[str, list[Any]]:
     for alt in alts:
         if "/" in alt:
             test, item = alt.split("/", 1)
-            parts.append("(testname GLOB ? AND item_path GLOB ?)")
+            if item:
+                # Fix (API acceptance tests): ``TEST/%`` must match the items only,
+                # as documented; ``'' GLOB '*'`` used to let the parent row in too.
+                parts.append("(testname GLOB ? AND item_path != '' AND item_path GLOB ?)")
+            else:
+                parts.append("(testname GLOB ? AND item_path GLOB ?)")
             args += [to_glob(test), to_glob(item)]
         else:
             parts.append("testname GLOB ?")

@@ -197,4 +197,4 @@ def test_importing_any_command_module_first_has_no_cycle() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )
-    assert int(out.stdout) == 20
+    assert int(out.stdout) == 21  # SPEC §5 commands + get-steps-for-test + insert-test-data

@@ -1,0 +1,1 @@
+"""mttui: a live terminal monitor of an area's database servers (see docs/monitor.md)."""

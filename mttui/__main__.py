@@ -1,0 +1,129 @@
+"""``mttui``: the command line, and ``make_app`` shared by the CLI and the tests."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from backend.area import Area
+from backend.client import ping as real_ping
+from backend.config import load_settings
+from backend.errors import BackendError
+from mttui.model import Pinger, Probe
+
+if TYPE_CHECKING:  # Textual is imported only when an app is built
+    from mttui.app import MonitorApp
+
+
+def make_app(
+    area: str | os.PathLike[str] | Area, *, pinger: Pinger = real_ping,
+    clock: Callable[[], float] = time.time, probe: Probe | None = None,
+    poll: float | None = None, interval: float = 2.0, read_only: bool = False,
+    label: str | None = None, watch: bool = True,
+) -> MonitorApp:
+    """Build the monitor for ``area``; raises ``BackendError`` for a bad area or config."""
+    from mttui.app import MonitorApp
+
+    the_area = area if isinstance(area, Area) else Area.open(area)
+    settings = load_settings(the_area.root)
+    return MonitorApp(
+        the_area, settings, pinger=pinger, clock=clock, probe=probe, poll=poll,
+        interval=interval, read_only=read_only, label=label, watch=watch,
+    )
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="mttui", description="Live monitor of an area's servers.")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--area", metavar="PATH", help="the area to watch (default: .)")
+    where.add_argument("--demo", action="store_true",
+                       help="temporary area with 'backend serve' and a light load")
+    p.add_argument("--poll", nargs="?", type=float, const=1.0, default=None, metavar="S",
+                   help="poll the directory every S seconds (default 1) instead of inotify")
+    p.add_argument("--interval", type=float, default=2.0, metavar="S",
+                   help="seconds between background pings (default 2)")
+    p.add_argument("--read-only", action="store_true", help="hide stop and start")
+    args = p.parse_args(argv)
+    if args.interval <= 0 or (args.poll is not None and args.poll <= 0):
+        p.error("--interval and --poll take a positive number of seconds")
+    return args
+
+
+def setup_logging(area: Path) -> Path:
+    """Send Python logging to ``<area>/logs/mttui.log`` (a temp file if not writable):
+    nothing may reach the terminal while the app runs."""
+    target: Path | None = None
+    logs = area / "logs"
+    try:
+        logs.mkdir(exist_ok=True)
+        target = logs / "mttui.log"
+        handler: logging.Handler = logging.FileHandler(target, encoding="utf-8")
+    except OSError:
+        fd, name = tempfile.mkstemp(prefix="mttui-", suffix=".log")
+        os.close(fd)
+        target = Path(name)
+        handler = logging.FileHandler(target, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    return target
+
+
+def _exit_on_signals(app: MonitorApp) -> None:
+    """SIGTERM/SIGHUP end the app normally, so every ``finally`` runs."""
+
+    def handler(signum: int, _frame: object) -> None:
+        try:
+            asyncio.get_running_loop().call_soon_threadsafe(app.exit)
+        except RuntimeError:
+            raise SystemExit(128 + signum) from None
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    demo = None
+    try:
+        if args.demo:
+            from mttui.demo import Demo
+
+            demo = Demo()
+            setup_logging(demo.root)
+            demo.start()
+            area_path: str = str(demo.root)
+        else:
+            area_path = args.area or "."
+        try:
+            area = Area.open(area_path)
+            if not args.demo:
+                setup_logging(area.root)
+            app = make_app(area, poll=args.poll, interval=args.interval,
+                           read_only=args.read_only)
+        except BackendError as exc:
+            print(f"mttui: error: {exc}", file=sys.stderr)
+            return 2
+        _exit_on_signals(app)
+        app.run()
+        return app.return_code or 0
+    finally:
+        if demo is not None:
+            demo.cleanup()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

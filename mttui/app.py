@@ -1,0 +1,276 @@
+"""The monitor app: wiring of watcher, workers, model and table.
+
+Data flow (one direction): watcher event -> ``RegistryChanged`` -> rescan
+worker -> ``Snapshot``; ping timer -> ping worker -> ``PingRound``. Results
+arrive in ``on_worker_state_changed`` (UI thread), are stored, and mark the
+view dirty; a 4 Hz timer redraws when dirty, so the screen is never redrawn
+more than 4 times a second however fast events come.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.worker import Worker, WorkerState
+
+from backend import registry
+from backend.area import Area
+from backend.client import ping as real_ping
+from backend.config import Settings
+from mttui import model, tasks
+from mttui.actions import ActionsMixin
+from mttui.messages import RegistryChanged
+from mttui.watch import Coalescer, RegistryWatcher
+from mttui.widgets.server_table import ServerTable
+
+REDRAW_S = 0.25  # at most 4 redraws a second
+RESCAN_S = 2.0  # periodic full rescan (cheap: unchanged files are not parsed)
+INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+
+class MonitorApp(ActionsMixin, App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "mttui"
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("p", "ping_now", "Ping", tooltip="Ping the highlighted server now"),
+        Binding("s", "stop_server", "Stop", tooltip="Stop the highlighted server"),
+        Binding("n", "start_server", "Start", tooltip="Start a server for this db"),
+        Binding("r", "rescan", "Rescan", tooltip="Re-read .servinfo/ now"),
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("plus", "interval(-1)", "Faster", show=False),
+        Binding("minus", "interval(1)", "Slower", show=False),
+        Binding("space", "pause", "Pause"),
+        Binding("question_mark", "help", "Help"),
+        *[Binding(str(i), f"sort({i - 1})", f"Sort {i}", show=False)
+          for i in range(1, len(model.COLUMNS) + 1)],
+    ]
+
+    def __init__(
+        self, area: Area, settings: Settings, *, pinger: model.Pinger = real_ping,
+        clock: Callable[[], float] = time.time, probe: model.Probe | None = None,
+        poll: float | None = None, interval: float = 2.0, read_only: bool = False,
+        label: str | None = None, watch: bool = True,
+    ) -> None:
+        super().__init__()
+        self.area, self.settings = area, settings
+        self.pinger, self.clock = pinger, clock
+        self.probe = probe or model.Probe()
+        self.interval, self.read_only = interval, read_only
+        self.label = label or str(area.root)
+        self.snapshot = model.Snapshot()
+        self.pings: dict[str, Any] = {}
+        self.gone: dict[str, bool] = {}
+        self.history = model.History()
+        self.rows: dict[str, model.Row] = {}
+        self.filter_text = ""
+        self.paused = False
+        self.dirty = True
+        self.loaded = False  # the first snapshot has arrived
+        self.ping_rounds = 0
+        self.last_refresh_ms = 0.0
+        self._reported: set[str] = set()
+        self._cache = registry.ScanCache()
+        self._rescan_again = self._ping_again = False
+        self._coalescer = Coalescer(lambda: self.post_message(RegistryChanged()))
+        self.watcher = RegistryWatcher(area.root, self._coalescer, poll) if watch else None
+        self._ping_timer: Any = None
+
+    # -- layout and lifecycle -------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="summary")
+        yield ServerTable(id="servers")
+        yield Input(placeholder="filter: any text in a row (esc clears)", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.label
+        self.query_one(ServerTable).focus()
+        if self.watcher is not None:
+            try:
+                self.watcher.start()
+            except OSError as exc:
+                self.notify(f"cannot watch {self.area.root}: {exc}", severity="error")
+            if self.watcher.fallback_reason:
+                self.notify(f"watching by polling: {self.watcher.fallback_reason}",
+                            severity="warning")
+        self.set_interval(REDRAW_S, self.flush)
+        self.set_interval(1.0, self._tick)
+        self.set_interval(RESCAN_S, self.rescan)
+        self._ping_timer = self.set_interval(self.interval, self.ping_round)
+        self.rescan()
+
+    def on_unmount(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+
+    @property
+    def observer_kind(self) -> str:
+        return self.watcher.kind if self.watcher is not None else "none"
+
+    # -- data in ----------------------------------------------------------------
+
+    def on_registry_changed(self, _message: RegistryChanged) -> None:
+        self.rescan()
+
+    def rescan(self) -> None:
+        """Start a re-read unless one is running (then it runs once more after)."""
+        self._coalescer.taken()
+        if self._busy("rescan"):
+            self._rescan_again = True
+            return
+        self.run_worker(self._read, thread=True, name="rescan", group="rescan")
+
+    def _read(self) -> model.Snapshot:
+        if self.watcher is not None and self.watcher.retarget():
+            self._coalescer()  # .servinfo just appeared: files may predate the watch
+        return tasks.read_snapshot(self.area.servinfo_dir, self._cache, self.probe)
+
+    def ping_round(self, force: bool = False) -> None:
+        if (self.paused and not force) or not self.snapshot.entries:
+            return
+        if self._busy("pings"):
+            self._ping_again = force or self._ping_again
+            return
+        entries, timeout = self.snapshot.entries, self.settings.ping_timeout
+        self.run_worker(
+            lambda: tasks.ping_all(entries, self.pinger, timeout, self.probe, self.clock),
+            thread=True, name="pings", group="pings",
+        )
+
+    def _busy(self, name: str) -> bool:
+        return any(w.name == name and not w.is_finished for w in self.workers)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.state == WorkerState.ERROR:
+            self.notify(f"{worker.name} failed: {worker.error}", severity="error")
+        if not worker.is_finished:
+            return
+        if worker.name == "rescan":
+            if worker.state == WorkerState.SUCCESS:
+                self.apply_snapshot(worker.result)
+            if self._rescan_again:
+                self._rescan_again = False
+                self.rescan()
+        elif worker.name == "pings":
+            if worker.state == WorkerState.SUCCESS:
+                self.apply_pings(worker.result)
+            if self._ping_again:
+                self._ping_again = False
+                self.ping_round(force=True)
+        elif worker.state == WorkerState.SUCCESS:
+            self.on_action_done(worker.name, worker.result)
+
+    def apply_snapshot(self, snap: model.Snapshot) -> None:
+        if snap.error:
+            if snap.error not in self._reported:
+                self._reported.add(snap.error)
+                self.notify(snap.error, title="cannot read the area", severity="error")
+            return
+        new = [e for e in snap.entries if e.name not in self.pings]
+        self.snapshot, self.loaded, self.dirty = snap, True, True
+        live = {e.name for e in snap.entries}
+        for table in (self.pings, self.gone):
+            for name in [n for n in table if n not in live]:
+                del table[name]
+        self.history.prune(live)
+        self._report_problems(snap.problems)
+        if new:
+            self.ping_round(force=True)
+
+    def _report_problems(self, problems: Iterable[registry.Problem]) -> None:
+        fresh = [p for p in problems if f"problem:{p.name}:{p.reason}" not in self._reported]
+        if not fresh:
+            return
+        self._reported.update(f"problem:{p.name}:{p.reason}" for p in fresh)
+        lines = model.problem_lines(fresh[:12])
+        if len(fresh) > 12:
+            lines.append(f"... and {len(fresh) - 12} more")
+        self.notify("\n".join(lines), title=f"{len(fresh)} bad registration file(s)",
+                    severity="warning", timeout=10)
+
+    def apply_pings(self, result: tasks.PingRound) -> None:
+        live = self.snapshot.by_name()
+        for name, ping in result.pings.items():
+            if name in live:
+                self.pings[name] = ping
+                self.history.add(name, result.when, ping)
+        self.gone.update({k: v for k, v in result.gone.items() if k in live})
+        self.ping_rounds += 1
+        self.dirty = True
+
+    # -- data out ---------------------------------------------------------------
+
+    def _tick(self) -> None:
+        self.dirty = True  # ages and "touched" move with the clock
+
+    def flush(self) -> None:
+        if not self.dirty:
+            return
+        self.dirty = False
+        t0 = time.perf_counter()
+        rows = model.build_rows(self.snapshot, self.pings, self.gone, self.clock(),
+                                self.settings.stale_after)
+        self.rows = {r.key: r for r in rows}
+        table = self.query_one(ServerTable)
+        table.apply(model.visible_rows(rows, self.filter_text, table.sort_column,
+                                       table.sort_reverse))
+        self._show_summary(rows)
+        self.last_refresh_ms = (time.perf_counter() - t0) * 1000
+
+    def _show_summary(self, rows: list[model.Row]) -> None:
+        summary = model.summarize(rows, len(self.snapshot.problems))
+        shown = self.query_one(ServerTable).row_count
+        parts = [summary.text() if self.loaded else "reading .servinfo/ ...",
+                 f"area {self.label}", self.observer_kind,
+                 f"ping every {self.interval:g}s" + (" [b](paused)[/b]" if self.paused else "")]
+        if self.filter_text:
+            parts.append(f"filter {self.filter_text!r}: {shown} shown")
+        self.query_one("#summary", Static).update(" │ ".join(parts))
+
+    # -- table events -------------------------------------------------------------
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_details()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        self.action_sort(model.COLUMN_KEYS.index(str(event.column_key.value)))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.filter_text = event.value
+            self.dirty = True
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            self.query_one(ServerTable).focus()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield from self.palette_commands()
+
+    @property
+    def table(self) -> ServerTable:
+        return self.query_one(ServerTable)
+
+    def selected_entry(self) -> registry.Entry | None:
+        key = self.table.cursor_key
+        row = self.rows.get(key) if key else None
+        return row.entry if row else None
+
+    def set_interval_s(self, seconds: float) -> None:
+        self.interval = seconds
+        if self._ping_timer is not None:
+            self._ping_timer.stop()
+        self._ping_timer = self.set_interval(seconds, self.ping_round)
+        self.dirty = True

@@ -1,0 +1,77 @@
+"""Facts the detail screen shows, gathered off the UI thread (no Textual here)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import psutil
+
+from backend import procs, registry
+
+TAIL_BYTES = 32768
+
+
+def proc_info(reg: registry.Registration) -> list[str]:
+    """What psutil knows about a local server's process (never raises)."""
+    if not procs.is_this_host(reg):
+        return [f"on another host ({reg.hostname}): ping only"]
+    try:
+        p = psutil.Process(reg.pid)
+        with p.oneshot():
+            mem = p.memory_info().rss / (1 << 20)
+            lines = [
+                f"status {p.status()}  threads {p.num_threads()}  rss {mem:.1f} MiB",
+                f"cpu {p.cpu_times().user + p.cpu_times().system:.2f}s  "
+                f"started {dt.datetime.fromtimestamp(p.create_time()):%Y-%m-%d %H:%M:%S}",
+                "cmd " + " ".join(p.cmdline())[:200],
+            ]
+    except psutil.NoSuchProcess:
+        return [f"pid {reg.pid}: no such process"]
+    except psutil.AccessDenied:
+        return [f"pid {reg.pid}: access denied"]
+    except psutil.Error as exc:
+        return [f"pid {reg.pid}: {exc}"]
+    if not procs.process_matches(reg):
+        lines.insert(0, "WARNING: start time differs from the file: pid reused?")
+    return lines
+
+
+def log_tail(path: Path, lines: int = 40, label: str | None = None) -> list[str]:
+    """The last ``lines`` lines of a log (reads at most TAIL_BYTES from the end)."""
+    name = label or str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return [f"(no log at {name})"]
+    except OSError as exc:
+        return [f"(cannot read {name}: {exc.strerror})"]
+    try:
+        size = os.fstat(fd).st_size
+        os.lseek(fd, max(size - TAIL_BYTES, 0), os.SEEK_SET)
+        data = os.read(fd, TAIL_BYTES)
+    except OSError as exc:
+        return [f"(cannot read {name}: {exc.strerror})"]
+    finally:
+        os.close(fd)
+    text = data.decode("utf-8", "replace").splitlines()
+    if size > TAIL_BYTES and text:
+        text = text[1:]  # first line is probably cut
+    return text[-lines:] or ["(log is empty)"]
+
+
+def registration_lines(entry: registry.Entry) -> list[str]:
+    reg = entry.registration
+    lines = [
+        f"file      .servinfo/{entry.name}",
+        f"line 1    {registry.format_registration(reg).splitlines()[0]}",
+        f"started   {_utc(reg.start):%Y-%m-%d %H:%M:%S} UTC",
+        f"touched   {_utc(entry.mtime):%Y-%m-%d %H:%M:%S} UTC",
+    ]
+    lines += [f"{k:<9} {v}" for k, v in reg.extras.items()]
+    return lines
+
+
+def _utc(t: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(t, dt.UTC)

@@ -1,0 +1,131 @@
+"""Details of one server: registration, process, ping history, load, log tail."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rich.markup import escape
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Sparkline, Static
+from textual.worker import Worker, WorkerState
+
+from mttui import facts
+from mttui.model import Row
+
+if TYPE_CHECKING:
+    from mttui.app import MonitorApp
+
+
+@dataclass(frozen=True)
+class DetailData:
+    registration: list[str]
+    process: list[str]
+    log_name: str
+    log: list[str]
+
+
+class DetailScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape,q,backspace", "close", "Back"),
+        Binding("p", "app.ping_now", "Ping"),
+    ]
+    REFRESH_S = 1.0
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+
+    @property
+    def monitor(self) -> MonitorApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="detail-top"):
+            with Vertical(id="detail-left"):
+                yield Static(id="detail-title")
+                yield Static(id="detail-registration")
+                yield Static(id="detail-process")
+            with Vertical(id="detail-right"):
+                yield Static("[b]Load (threads) over the last pings[/b]")
+                yield Sparkline([], id="detail-load")
+                yield Static(id="detail-pings")
+        yield Static(id="detail-log-title")
+        with VerticalScroll(id="detail-log-box"):
+            yield Static(id="detail-log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = f"mttui — {self.key}"
+        self.show_live()
+        self.gather()
+        self.set_interval(self.REFRESH_S, self.gather)
+        self.set_interval(self.REFRESH_S / 2, self.show_live)
+
+    def row(self) -> Row | None:
+        return self.monitor.rows.get(self.key)
+
+    def show_live(self) -> None:
+        """State, ping history and load from the app's model (cheap; UI thread)."""
+        row = self.row()
+        title = self.query_one("#detail-title", Static)
+        if row is None:
+            title.update(f"[b]{escape(self.key)}[/b]  [red]registration gone[/]")
+            return
+        title.update(f"[b]{escape(row.cells[0])} {row.cells[1]}[/b]  state "
+                     f"[b]{row.label}[/b]  threads {row.cells[4]}  ping {row.cells[7]} ms")
+        history = self.monitor.history.get(self.key)
+        self.query_one(Sparkline).data = self.monitor.history.loads(self.key) or [0.0]
+        lines = ["[b]Ping history[/b] (newest first)"]
+        for when, p in reversed(history[-12:]):
+            stamp = f"{dt.datetime.fromtimestamp(when, dt.UTC):%H:%M:%S}"
+            if p.ok:
+                lines.append(f"{stamp}  {p.sstate or '?':<13} load {p.sload}  "
+                             f"{p.rtt_ms or 0:.1f} ms")
+            else:
+                lines.append(f"{stamp}  [red]failed[/] {escape(p.error or '')[:40]}")
+        self.query_one("#detail-pings", Static).update("\n".join(lines))
+
+    @work(thread=True, exclusive=True, group="detail")
+    def gather(self) -> DetailData | None:
+        row = self.row()
+        if row is None:
+            return None
+        reg = row.entry.registration
+        log_path = self.monitor.area.log_path(reg.dbfname, reg.pid)
+        log_name = f"logs/{log_path.name}"
+        return DetailData(
+            facts.registration_lines(row.entry),
+            self.monitor.probe.proc_info(reg),
+            log_name,
+            facts.log_tail(log_path, 200, label=log_name),
+        )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group != "detail":
+            return
+        event.stop()
+        if worker.state == WorkerState.SUCCESS and isinstance(worker.result, DetailData):
+            self.show_data(worker.result)
+
+    def show_data(self, data: DetailData) -> None:
+        reg = "\n".join(escape(x) for x in data.registration)
+        self.query_one("#detail-registration", Static).update(f"[b]Registration[/b]\n{reg}")
+        proc = "\n".join(escape(x) for x in data.process)
+        self.query_one("#detail-process", Static).update(f"[b]Process[/b]\n{proc}")
+        self.query_one("#detail-log-title", Static).update(f"[b]Log tail[/b] {data.log_name}")
+        box = self.query_one("#detail-log-box", VerticalScroll)
+        at_end = box.scroll_y >= box.max_scroll_y - 1
+        self.query_one("#detail-log", Static).update(escape("\n".join(data.log)))
+        if at_end:
+            box.call_after_refresh(box.scroll_end, animate=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,37 @@
+"""Project hygiene that must not regress: lint, types, and layering."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_backend_never_imports_the_ui() -> None:
+    code = (
+        "import sys, backend.cli, backend.server, backend.client, backend.supervisor, "
+        "backend.control, backend.status, backend.direct, backend.demoload\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'mttui'))\n"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None and not (Path(sys.executable).parent / "ruff").exists(),
+                    reason="ruff not installed")
+def test_ruff_is_clean() -> None:
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    r = subprocess.run([ruff, "check", "backend", "mttui", "bench", "tests"], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:]
+
+
+def test_mypy_strict_is_clean_on_backend() -> None:
+    pytest.importorskip("mypy")
+    r = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:]

@@ -1,0 +1,239 @@
+"""Launcher throttles (SPEC §6; P4, P8, P17): the lease/lock and ``refusal``. Nothing is spawned."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from backend import launcher, procs, registry
+from backend.area import Area
+from backend.config import Settings
+from backend.errors import ConfigError
+from backend.registry import Registration
+
+FAKE_PID = 999_999
+
+
+@pytest.fixture
+def area(tmp_path: Path) -> Area:
+    return Area.open(tmp_path)
+
+
+@pytest.fixture
+def spawned(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Replace ``_spawn``; pin the load and process count so the host does not matter."""
+    calls: list[tuple[str, str]] = []
+
+    def fake_spawn(area: Area, dbfname: str, settings: Settings) -> int:
+        calls.append((str(area.root), dbfname))
+        return FAKE_PID + len(calls)
+
+    monkeypatch.setattr(launcher, "_spawn", fake_spawn)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(procs, "count_area_servers", lambda root: 0)
+    return calls
+
+
+def settings(**kw: object) -> Settings:
+    return Settings().replace(**kw)
+
+
+def dead_pid() -> int:
+    """A pid that was ours and is now reaped."""
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait(10)
+    assert not psutil.pid_exists(p.pid)
+    return p.pid
+
+
+def register(area: Area, n: int, pid: int, dbfname: str = "main.db", **extras: str) -> None:
+    area.ensure_dirs()
+    for i in range(n):
+        registry.publish(
+            area.servinfo_dir,
+            Registration("127.0.0.1", 41000 + i, time.time(), f"sid{i}", pid, dbfname, extras),
+        )
+
+
+def test_second_start_within_throttle_is_refused(area: Area, spawned: list) -> None:
+    s = settings(start_throttle=5)
+    first = launcher.start_server(area, "main.db", s)
+    assert first.started and first.pid == FAKE_PID + 1 and first.reason == "started"
+    second = launcher.start_server(area, "main.db", s)
+    assert not second.started and second.pid is None
+    assert second.reason.startswith("throttled")
+    assert len(spawned) == 1
+    # The throttle is per dbfname.
+    assert launcher.start_server(area, "3.db", s).started
+    assert spawned == [(str(area.root), "main.db"), (str(area.root), "3.db")]
+
+
+def test_throttle_expires(area: Area, spawned: list) -> None:
+    s = settings(start_throttle=1.0)
+    assert launcher.start_server(area, "main.db", s).started
+    assert not launcher.start_server(area, "main.db", s).started
+    time.sleep(1.05)
+    assert launcher.start_server(area, "main.db", s).started
+    assert len(spawned) == 2
+
+
+def test_lease_is_shared_through_the_lock_file(area: Area, spawned: list) -> None:
+    """Another process's start (its lease) throttles us too."""
+    area.ensure_dirs()
+    lock = area.servinfo_dir / ".start-main.db.lock"
+    lock.write_text(f"last={time.time():.6f} pid=12345\n")
+    r = launcher.start_server(area, "main.db", settings())
+    assert not r.started and r.reason.startswith("throttled")
+    assert spawned == []
+    # Our start writes the lease with our spawned pid.
+    lock.write_text(f"last={time.time() - 100:.6f} pid=12345\n")
+    r = launcher.start_server(area, "main.db", settings())
+    assert r.started
+    text = lock.read_text()
+    assert f"pid={r.pid}" in text
+    assert abs(float(text.split()[0].split("=")[1]) - time.time()) < 5
+
+
+@pytest.mark.parametrize("content", ["", "garbage", "last=soon pid=1", "\0\0\0"])
+def test_unreadable_lease_does_not_block_starts(area: Area, spawned: list, content: str) -> None:
+    area.ensure_dirs()
+    (area.servinfo_dir / ".start-main.db.lock").write_text(content)
+    assert launcher.start_server(area, "main.db", settings()).started
+
+
+def test_lease_from_the_future_does_not_block_forever(area: Area, spawned: list) -> None:
+    """A lease written by a host whose clock runs ahead (skew) must not throttle for hours."""
+    area.ensure_dirs()
+    (area.servinfo_dir / ".start-main.db.lock").write_text(f"last={time.time() + 3600} pid=1\n")
+    assert launcher.start_server(area, "main.db", settings()).started
+
+
+def test_force_skips_only_the_time_throttle(area: Area, spawned: list) -> None:
+    s = settings(start_throttle=60, max_servers=4)
+    assert launcher.start_server(area, "main.db", s).started
+    assert launcher.start_server(area, "main.db", s, force=True).started
+    register(area, 4, os.getpid())
+    r = launcher.start_server(area, "main.db", s, force=True)
+    assert not r.started
+    assert "4 servers registered" in r.reason
+    assert len(spawned) == 2
+
+
+def test_refused_at_max_servers_live_registrations(area: Area, spawned: list) -> None:
+    register(area, 3, os.getpid())
+    s = settings(max_servers=4, start_throttle=0)
+    assert launcher.refusal(area, "main.db", s) is None
+    register(area, 4, os.getpid())
+    assert launcher.refusal(area, "main.db", s) == (
+        "4 servers registered in .servinfo dir, not starting another"
+    )
+    r = launcher.start_server(area, "main.db", s)
+    assert not r.started and "servers registered" in r.reason
+    assert spawned == []
+    # Other dbs are not counted.
+    assert launcher.refusal(area, "1.db", s) is None
+
+
+def test_dead_local_registrations_do_not_count(area: Area, spawned: list) -> None:
+    """P4: four kill -9 leftovers must not block every start for 360 s."""
+    register(area, 4, dead_pid())
+    s = settings(max_servers=4)
+    assert launcher.refusal(area, "main.db", s) is None
+    assert launcher.start_server(area, "main.db", s).started
+
+
+def test_reused_pid_with_wrong_proc_start_does_not_count(area: Area, spawned: list) -> None:
+    """Our pid is alive, but the file says the process started long before: a reused pid."""
+    register(area, 4, os.getpid(), **{"proc-start": "1000.0", "hostname": procs.this_hostname()})
+    assert launcher.refusal(area, "main.db", settings(max_servers=4)) is None
+    area2 = Area.open(area.root)
+    started = psutil.Process().create_time()
+    here = procs.this_hostname()
+    register(area2, 4, os.getpid(), **{"proc-start": f"{started}", "hostname": here})
+    assert launcher.refusal(area2, "main.db", settings(max_servers=4)) is not None
+
+
+def test_remote_registrations_count_even_with_dead_pid(area: Area, spawned: list) -> None:
+    """A pid on another host cannot be judged locally: the file counts."""
+    register(area, 4, dead_pid(), hostname="some-other-host.example")
+    assert "servers registered" in (launcher.refusal(area, "main.db", settings()) or "")
+
+
+def test_load_limit(area: Area, spawned: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    cpus = os.cpu_count() or 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (4.5 * cpus, 0.0, 0.0))
+    r = launcher.start_server(area, "main.db", settings(max_load=4.0))
+    assert not r.started
+    assert r.reason == "normalized load 4.50 is over the limit of 4"
+    # force does not bypass the load limit
+    assert not launcher.start_server(area, "main.db", settings(), force=True).started
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.9 * cpus, 0.0, 0.0))
+    assert launcher.start_server(area, "main.db", settings(max_load=4.0)).started
+    assert len(spawned) == 1
+
+
+def test_refused_start_does_not_take_the_lease(
+    area: Area, spawned: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "getloadavg", lambda: (1e6, 0.0, 0.0))
+    assert not launcher.start_server(area, "main.db", settings()).started
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert launcher.start_server(area, "main.db", settings()).started
+
+
+def test_process_count_limit(area: Area, spawned: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(procs, "count_area_servers", lambda root: 101)
+    r = launcher.start_server(area, "main.db", settings(max_server_procs=100))
+    assert not r.started and "101 servers running on" in r.reason
+    monkeypatch.setattr(procs, "count_area_servers", lambda root: 100)
+    assert launcher.start_server(area, "main.db", settings(max_server_procs=100)).started
+
+
+def test_invalid_dbfname_refused_before_anything(area: Area, spawned: list) -> None:
+    with pytest.raises(ConfigError, match="invalid dbfname"):
+        launcher.start_server(area, "../main.db", settings())
+    assert spawned == []
+    assert not area.servinfo_dir.exists()
+
+
+def test_held_start_lock_times_out(
+    area: Area, spawned: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    area.ensure_dirs()
+    monkeypatch.setattr(launcher, "LOCK_WAIT", 0.2)
+    fd = os.open(area.servinfo_dir / ".start-main.db.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        t0 = time.monotonic()
+        with pytest.raises(ConfigError, match="held for over"):
+            launcher.start_server(area, "main.db", settings())
+        assert time.monotonic() - t0 < 3
+    finally:
+        os.close(fd)
+    assert spawned == []
+    assert launcher.start_server(area, "main.db", settings()).started
+
+
+def test_lock_file_symlink_is_not_followed(
+    area: Area, spawned: list, tmp_path: Path
+) -> None:
+    area.ensure_dirs()
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    os.symlink(victim, area.servinfo_dir / ".start-main.db.lock")
+    with pytest.raises(ConfigError, match="cannot open start lock"):
+        launcher.start_server(area, "main.db", settings())
+    assert victim.read_text() == "precious\n"
+    assert spawned == []
+
+
+def test_lock_file_is_invisible_to_scans(area: Area, spawned: list) -> None:
+    assert launcher.start_server(area, "main.db", settings()).started
+    assert registry.scan(area.servinfo_dir) == registry.Scan((), ())
