@@ -213,7 +213,7 @@ def _wait_running(area: Path) -> None:
     raise RuntimeError("server never answered")
 
 
-SCENARIOS = ("ping", "write", "bulk", "start", "cold-call")
+SCENARIOS = ("ping", "write", "bulk", "start", "cold-call", "ui")
 
 
 def run(
@@ -236,6 +236,10 @@ def run(
                 results += bench_start(work, max(reps, 5) if quick else max(reps, 20))
             elif name == "cold-call":
                 results += bench_cold_call(work, reps if quick else max(reps, 10))
+            elif name == "ui":
+                from bench.ui import bench_ui
+
+                results += bench_ui(work, quick)
     return {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "quick": quick,

@@ -1,0 +1,132 @@
+"""The monitor's figures: file -> row on screen, refresh cost, idle CPU.
+
+The app runs headless (``App.run_test``) on real registration files with the
+real watchdog observer. Pings are answered by an in-process stand-in (no
+server is behind these files), so what is measured is the monitor's own work.
+The baseline of a refresh is the same refresh with an empty table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from backend import registry
+from backend.client import PingResult
+
+
+def _reg(port: int, db: str = "main.db") -> registry.Registration:
+    return registry.Registration(
+        "127.0.0.1", port, time.time(), secrets.token_hex(16), 100000 + port, db
+    )
+
+
+class _Answers:
+    """Every registered server answers at once, running, load 0."""
+
+    def __init__(self) -> None:
+        self.ids: dict[int, str] = {}
+
+    def __call__(self, host: str, port: int, timeout: float) -> PingResult:
+        sid = self.ids.get(port)
+        if sid is None:
+            return PingResult(ok=False, error="refused")
+        return PingResult(ok=True, server_id=sid, sstate="running", sload=0, rtt_ms=0.1)
+
+
+def _publish(area: Path, answers: _Answers, port: int, db: str = "main.db") -> str:
+    reg = _reg(port, db)
+    answers.ids[port] = reg.server_id
+    registry.publish(area / ".servinfo", reg)
+    return reg.name
+
+
+async def _until(pilot: Any, pred: Any, limit: float) -> float:
+    t0 = time.perf_counter()
+    while not pred():
+        if time.perf_counter() - t0 > limit:
+            raise RuntimeError("the monitor did not show the row in time")
+        await asyncio.sleep(0.002)
+    return (time.perf_counter() - t0) * 1000
+
+
+async def _file_to_row(area: Path, reps: int) -> list[float]:
+    from mttui.__main__ import make_app
+
+    answers = _Answers()
+    app = make_app(area, pinger=answers, interval=3600)
+    out: list[float] = []
+    async with app.run_test(size=(150, 40)) as pilot:
+        await _until(pilot, lambda: app.loaded, 10)
+        for i in range(reps):
+            # Servers do not appear four times a second: space them beyond the
+            # redraw cap, so this measures latency, not the cap.
+            await asyncio.sleep(0.3)
+            n = app.table.row_count
+            t0 = time.perf_counter()
+            _publish(area, answers, 30000 + i)
+            await _until(pilot, lambda n=n: app.table.row_count > n, 10)
+            out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+async def _refresh(area: Path, rows: int, reps: int) -> list[float]:
+    from mttui.__main__ import make_app
+
+    answers = _Answers()
+    for i in range(rows):
+        _publish(area, answers, 20000 + i, f"{i % 50}.db")
+    app = make_app(area, pinger=answers, interval=3600)
+    out: list[float] = []
+    async with app.run_test(size=(150, 40)) as pilot:
+        await _until(pilot, lambda: app.table.row_count == rows and (rows == 0 or app.ping_rounds), 60)
+        for _ in range(reps):
+            app.dirty = True  # the clock moved: ages and "touched" change in every row
+            app.flush()
+            out.append(app.last_refresh_ms)
+            await pilot.pause()
+    return out
+
+
+async def _idle_cpu(area: Path, servers: int, seconds: float) -> float:
+    """Percent of one core the monitor uses while watching ``servers`` rows,
+    pinging every 2 s (the default) and redrawing as ages tick."""
+    from mttui.__main__ import make_app
+
+    answers = _Answers()
+    for i in range(servers):
+        _publish(area, answers, 40000 + i)
+    app = make_app(area, pinger=answers, interval=2.0)
+    async with app.run_test(size=(150, 40)) as pilot:
+        await _until(pilot, lambda: app.table.row_count == servers and app.ping_rounds, 60)
+        c0, t0 = os.times(), time.perf_counter()
+        await asyncio.sleep(seconds)
+        c1, t1 = os.times(), time.perf_counter()
+    cpu = (c1.user - c0.user) + (c1.system - c0.system)
+    return 100 * cpu / (t1 - t0)
+
+
+def bench_ui(work: Path, quick: bool) -> list[dict[str, Any]]:
+    reps = 10 if quick else 30
+    rows: list[dict[str, Any]] = []
+
+    def area(name: str) -> Path:
+        p = work / name
+        (p / ".servinfo").mkdir(parents=True)
+        return p
+
+    for i, ms in enumerate(asyncio.run(_file_to_row(area("ui-file"), reps))):
+        rows.append({"scenario": "file -> row", "target": "mtserve", "rep": i, "ms": ms})
+    empty = asyncio.run(_refresh(area("ui-0"), 0, reps))
+    for n in (100, 1000):
+        timings = asyncio.run(_refresh(area(f"ui-{n}"), n, reps))
+        for i, (ms, base) in enumerate(zip(timings, empty, strict=True)):
+            rows.append({"scenario": f"refresh {n} rows", "target": "mtserve", "rep": i, "ms": ms})
+            rows.append({"scenario": f"refresh {n} rows", "target": "baseline", "rep": i, "ms": base})
+    cpu = asyncio.run(_idle_cpu(area("ui-idle"), 100, 6.0 if quick else 20.0))
+    rows.append({"scenario": "idle CPU, 100 servers", "target": "mtserve", "rep": 0, "pct": cpu})
+    return rows
