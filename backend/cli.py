@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for exit")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("key", help="create the area key if missing; show its path and fingerprint")
+    p.add_argument("--area", required=True)
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("demo-load", help="a synthetic harness: runs, tests, steps, data")
     p.add_argument("--area", required=True)
     p.add_argument("--tests", type=int, default=10)
@@ -330,6 +334,20 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot show {type(obj).__name__}")
 
 
+def cmd_key(args: argparse.Namespace) -> int:
+    import hashlib
+
+    area = Area.open(args.area)
+    existed = area.read_key() is not None
+    key = area.key()
+    # Never print the secret itself: a fingerprint lets hosts compare keys.
+    info = {"path": str(area.key_path), "created": not existed,
+            "fingerprint": hashlib.sha256(key).hexdigest()[:16]}
+    print(json.dumps(info) if args.json else
+          f"{info['path']} ({'created' if info['created'] else 'exists'}) fingerprint {info['fingerprint']}")
+    return 0
+
+
 def cmd_demo_load(args: argparse.Namespace) -> int:
     from backend.client import Client
     from backend.demoload import run_demo_load
@@ -371,6 +389,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 COMMANDS = {
     "bench": cmd_bench,
     "demo-load": cmd_demo_load,
+    "key": cmd_key,
     "server": cmd_server, "serve": cmd_serve, "list": cmd_list, "ping": cmd_ping,
     "start": cmd_start, "stop": cmd_stop, "call": cmd_call,
 }

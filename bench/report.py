@@ -85,7 +85,9 @@ def markdown_table(summary: list[dict[str, Any]]) -> str:
     for r in summary:
         met = {True: "yes", False: "**no**", None: "-"}[r.get("meets_goal")]
         if "pct" in r:
-            lines.append(f"| {r['scenario']} | {r['pct']:.2f} % of a core | - | - | - | {r.get('goal', '')} % | {met} |")
+            lines.append(
+                f"| {r['scenario']} | {r['pct']:.2f} % of a core | - | - | - | {r.get('goal', '')} % | {met} |"
+            )
         elif "ratio" in r:
             lines.append(
                 f"| {r['scenario']} | {r['ours_rps']:,.0f} req/s | {r['base_rps']:,.0f} req/s | "

@@ -150,3 +150,19 @@ def test_list_reports_megatest_files_and_garbage(area: Path) -> None:
     r = backend("list", "--area", str(area), timeout=20)
     assert r.returncode == 0 and "abc" in r.stdout
     assert r.stderr.count("warning") == 4
+
+
+def test_key_command_creates_a_private_key_once_and_never_prints_it(area: Path) -> None:
+    r = backend("key", "--area", str(area), "--json", check=True)
+    first = json.loads(r.stdout)
+    key_path = area / ".mtkey"
+    assert first["created"] is True and first["path"] == str(key_path)
+    assert key_path.stat().st_mode & 0o777 == 0o600
+    secret = key_path.read_text().strip()
+    assert secret not in r.stdout
+    r = backend("key", "--area", str(area), "--json", check=True)
+    again = json.loads(r.stdout)
+    assert again["created"] is False and again["fingerprint"] == first["fingerprint"]
+    key_path.chmod(0o666)
+    r = backend("key", "--area", str(area))
+    assert r.returncode == 1 and "group/other-writable" in r.stderr
