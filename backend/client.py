@@ -255,27 +255,30 @@ class Client:
         meta = dict(meta or {})
         if api.is_write(cmd) and "idem" not in meta:
             meta["idem"] = secrets.token_hex(16)
-        end = self._clock() + (deadline if deadline is not None else self.settings.call_deadline)
-        attempt = 0
+        budget = deadline if deadline is not None else self.settings.call_deadline
+        end = self._clock() + budget
+        attempt = failures = 0
         last_failure = "no server answered"
         while True:
             attempt += 1
-            conn = self._conns.get(dbfname) or self._connect(dbfname, end, last_failure)
+            conn = self._conns.get(dbfname) or self._connect(dbfname, end, last_failure, budget)
             if conn.backoff:
                 self._sleep(min(0.01 * conn.backoff, 0.5))
-            wire_meta = dict(meta)
-            if not conn.authenticated and conn.server_id and conn.nonce:
-                wire_meta["auth"] = protocol.auth_token(self.key, conn.server_id, conn.nonce)
             timeout = min(self.settings.request_timeout, max(end - self._clock(), 0.001))
+            wire = [cmd, run_id, list(params), meta or None]
             try:
-                resp = conn.request([cmd, run_id, list(params), wire_meta or None], timeout)
+                if not conn.authenticated:
+                    self._authenticate(conn, wire, timeout)
+                resp = conn.request(wire, timeout)
             except (TransportError, ProtocolError) as exc:
                 self._drop(dbfname)
                 last_failure = f"{conn.host}:{conn.port}: {exc}"
                 if self._clock() >= end:
-                    raise self._no_server(dbfname, last_failure) from exc
+                    raise self._no_server(dbfname, last_failure, budget) from exc
+                # A server that keeps closing on us must not be hammered.
+                failures += 1
+                self._sleep(min(0.005 * 2**failures, 0.5, max(end - self._clock(), 0)))
                 continue
-            conn.authenticated = True
             if resp.status == protocol.OK:
                 conn.backoff = max(conn.backoff - 1, 0)
                 return resp.result
@@ -287,19 +290,35 @@ class Client:
                 wait = max(float(raw), 0.0) + attempt / 10
                 last_failure = f"{conn.host}:{conn.port} busy"
                 if self._clock() + wait >= end:
-                    raise self._no_server(dbfname, last_failure)
+                    raise self._no_server(dbfname, last_failure, budget)
                 self._sleep(wait)
                 continue
             code = resp.error_code or "error"
             message = (resp.errmsg or "").partition(":")[2].strip()
+            if code == "unauthorized":
+                self._drop(dbfname)
+                raise RemoteError(code, f"the area key does not match the server's ({self.area.key_path})")
             if code == "shutting_down":
                 # Not executed: safe to send to another server.
                 self._drop(dbfname)
                 last_failure = f"{conn.host}:{conn.port} shutting down"
                 continue
-            if code == "unauthorized":
-                conn.authenticated = False
             raise RemoteError(code, message)
+
+    def _authenticate(self, conn: Connection, wire: list[Any], timeout: float) -> None:
+        """Make ``conn`` authenticated: inline with ``wire`` when it fits the
+        pre-authentication frame cap, else with a small ``auth`` request first
+        (a large first request would be cut off by that cap)."""
+        if not conn.server_id or not conn.nonce:
+            raise ProtocolError("no nonce from the server's ping")
+        token = protocol.auth_token(self.key, conn.server_id, conn.nonce)
+        if len(protocol.encode(wire)) <= protocol.PRE_AUTH_MAX_FRAME - 256:
+            wire[3] = {**(wire[3] or {}), "auth": token}
+        else:
+            resp = conn.request(["auth", None, [], {"auth": token}], timeout)
+            if resp.status != protocol.OK:
+                raise RemoteError("unauthorized", f"the area key does not match the server's ({self.area.key_path})")
+        conn.authenticated = True
 
     def ping_all(self, dbfname: str) -> list[tuple[registry.Entry, PingResult]]:
         """Ping every registration of ``dbfname`` once (newest first)."""
@@ -318,13 +337,13 @@ class Client:
         if conn is not None:
             conn.close()
 
-    def _no_server(self, dbfname: str, last_failure: str) -> NoServerError:
+    def _no_server(self, dbfname: str, last_failure: str, budget: float) -> NoServerError:
         return NoServerError(
             f"no usable server for {dbfname} in area {self.area.root} within "
-            f"{self.settings.call_deadline:g}s; last failure: {last_failure}"
+            f"{budget:g}s; last failure: {last_failure}"
         )
 
-    def _connect(self, dbfname: str, end: float, last_failure: str) -> Connection:
+    def _connect(self, dbfname: str, end: float, last_failure: str, budget: float) -> Connection:
         delay = 0.01
         while True:
             found, starting, last_failure = self._choose(dbfname, end, last_failure)
@@ -337,7 +356,7 @@ class Client:
                 if self._hold.unreachable:  # waiting cannot help: say so now
                     raise NoServerError(f"{self._hold.message} (area {self.area.root})")
             if self._clock() >= end:
-                raise self._no_server(dbfname, last_failure)
+                raise self._no_server(dbfname, last_failure, budget)
             if not starting and self._launch is not None and self._hold is None:
                 try:
                     outcome = self._launch(self.area, dbfname, self.settings)

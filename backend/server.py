@@ -375,6 +375,10 @@ class Server:
             if not protocol.check_auth(self.key, self.server_id, session.nonce, token):
                 return protocol.error_wire("unauthorized", "", self.meta())
             session.authenticate()
+        if req.cmd == "auth":
+            # Authenticate only: lets a client whose first real request is
+            # larger than the pre-authentication frame cap send it next.
+            return [protocol.OK, None, True, self.meta()]
         if self.state != protocol.RUNNING:
             return protocol.error_wire("shutting_down", f"server is {self.state}", self.meta())
         if req.cmd == "stop":

@@ -262,3 +262,23 @@ def test_busy_and_loaded_are_reported_under_load(area: Path) -> None:
     with Client(area) as client, pytest.raises(RemoteError, match="bad_request"):
         client.call("get-var", 1)  # var must be a string
     stop_proc(proc)
+
+
+def test_deadline_error_names_area_db_deadline_and_last_failure(area: Path) -> None:
+    from backend.errors import NoServerError
+
+    with Client(area, launch=None) as client, pytest.raises(NoServerError) as err:
+        client.call("get-var", "x", deadline=0.5)
+    text = str(err.value)
+    assert "main.db" in text and str(area) in text and "within 0.5s" in text
+    assert "last failure: no registration" in text
+
+
+def test_a_wrong_area_key_is_a_clear_unauthorized_error(area: Path) -> None:
+    proc, _ = start_fg(area)
+    try:
+        (area / ".mtkey").write_text("ab" * 32 + "\n")  # not the key the server holds
+        with Client(area) as client, pytest.raises(RemoteError, match="area key does not match"):
+            client.call("get-var", "x")
+    finally:
+        stop_proc(proc)
