@@ -79,9 +79,6 @@ def _write_lease(fd: int, when: float, pid: int) -> None:
 
 def refusal(area: Area, dbfname: str, settings: Settings) -> str | None:
     """Why a start must not happen now (load, process count, registered files), or None."""
-    load1 = os.getloadavg()[0] / (os.cpu_count() or 1)
-    if load1 > settings.max_load:
-        return f"normalized load {load1:.2f} is over the limit of {settings.max_load:g}"
     nrun = procs.count_area_servers(str(area.root))
     if nrun > settings.max_server_procs:
         return f"{nrun} servers running on {procs.this_hostname()}, not starting another"
@@ -91,6 +88,12 @@ def refusal(area: Area, dbfname: str, settings: Settings) -> str | None:
     live = [e for e in entries if not procs.locally_gone(e.registration)]
     if len(live) >= settings.max_servers:
         return f"{len(live)} servers registered in .servinfo dir, not starting another"
+    # The load limit throttles scale-out only: refusing the *first* server of a db
+    # on a busy host (a 50-client start storm on 2 cores has load > 8) left every
+    # client without any server until its deadline.
+    load1 = os.getloadavg()[0] / (os.cpu_count() or 1)
+    if live and load1 > settings.max_load:
+        return f"normalized load {load1:.2f} is over the limit of {settings.max_load:g}"
     return None
 
 

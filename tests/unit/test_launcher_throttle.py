@@ -166,22 +166,29 @@ def test_remote_registrations_count_even_with_dead_pid(area: Area, spawned: list
     assert "servers registered" in (launcher.refusal(area, "main.db", settings()) or "")
 
 
-def test_load_limit(area: Area, spawned: list, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_load_limit_applies_to_scale_out_only(
+    area: Area, spawned: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cpus = os.cpu_count() or 1
     monkeypatch.setattr(os, "getloadavg", lambda: (4.5 * cpus, 0.0, 0.0))
-    r = launcher.start_server(area, "main.db", settings(max_load=4.0))
+    # The first server of a db is never refused for load: without it every
+    # client would wait out its deadline on a busy host.
+    assert launcher.start_server(area, "main.db", settings(max_load=4.0)).started
+    register(area, 1, os.getpid())  # a live server of this db now exists
+    r = launcher.start_server(area, "main.db", settings(max_load=4.0, start_throttle=0.0))
     assert not r.started
     assert r.reason == "normalized load 4.50 is over the limit of 4"
     # force does not bypass the load limit
     assert not launcher.start_server(area, "main.db", settings(), force=True).started
     monkeypatch.setattr(os, "getloadavg", lambda: (3.9 * cpus, 0.0, 0.0))
-    assert launcher.start_server(area, "main.db", settings(max_load=4.0)).started
-    assert len(spawned) == 1
+    assert launcher.start_server(area, "main.db", settings(max_load=4.0, start_throttle=0.0)).started
+    assert len(spawned) == 2
 
 
 def test_refused_start_does_not_take_the_lease(
     area: Area, spawned: list, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    register(area, 1, os.getpid())
     monkeypatch.setattr(os, "getloadavg", lambda: (1e6, 0.0, 0.0))
     assert not launcher.start_server(area, "main.db", settings()).started
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
