@@ -123,7 +123,12 @@ class Server:
         # Out of fds, asyncio's accept loop reports EMFILE once per backlog slot
         # (1024 tracebacks per retry, tens of thousands a second). One line per
         # 10 s says the same; accepting resumes by itself when fds free up.
-        if "out of system resource" in str(context.get("message", "")):
+        message = str(context.get("message", ""))
+        if "_start_serving" in message and isinstance(context.get("exception"), ValueError):
+            # The accept retries that EMFILE scheduled (one per backlog slot) firing
+            # after the listener closed at shutdown: nothing to serve any more.
+            return
+        if "out of system resource" in message:
             now = time.monotonic()
             if now - self._emfile_logged_at >= 10.0:
                 self._emfile_logged_at = now

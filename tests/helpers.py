@@ -78,11 +78,13 @@ def area_processes(area: Path) -> list[psutil.Process]:
     """Processes whose command line names ``area`` (and their children): ours."""
     key = str(area)
     found: dict[int, psutil.Process] = {}
-    me = os.getpid()
+    # Never ourselves or the pytest processes above us: with --basetemp the
+    # test runner's own command line names the area's parent directory.
+    spared = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
     for proc in psutil.process_iter(["cmdline", "pid"]):
         try:
             cmd = proc.info.get("cmdline") or []
-            if proc.pid != me and any(key in part for part in cmd):
+            if proc.pid not in spared and any(key in part for part in cmd):
                 found[proc.pid] = proc
                 for child in proc.children(recursive=True):
                     found[child.pid] = child
