@@ -456,7 +456,8 @@ class _Session:
         self.authenticated = False
         self.decoder = protocol.FrameDecoder(protocol.PRE_AUTH_MAX_FRAME)
         self.pending: collections.deque[asyncio.Future[list[Any]]] = collections.deque()
-        self._flusher: asyncio.Task[None] | None = None
+        self._drained = asyncio.Event()
+        self._drained.set()
         self._closing = False
 
     def authenticate(self) -> None:
@@ -506,16 +507,27 @@ class _Session:
             await self._close()
 
     def _emit(self, item: list[Any] | asyncio.Future[list[Any]]) -> None:
-        if isinstance(item, list) and not self.pending:
-            self._write(item)
-            return
+        """Queue one answer. Invariant: answers leave in request order; an answer
+        is written as soon as it and every answer before it are ready."""
         if isinstance(item, list):
+            if not self.pending:
+                self._write(item)
+                return
             fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
             fut.set_result(item)
             item = fut
         self.pending.append(item)
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+        self._drained.clear()
+        # A done-callback, not a task per request: at one connection doing
+        # request/response, a task per answer cost more than the answer itself.
+        item.add_done_callback(self._write_ready)
+
+    def _write_ready(self, _fut: object = None) -> None:
+        pending = self.pending
+        while pending and pending[0].done():
+            self._write(pending.popleft().result())
+        if not pending:
+            self._drained.set()
 
     def _write(self, wire: list[Any]) -> None:
         try:
@@ -534,19 +546,12 @@ class _Session:
         if not self.writer.is_closing():
             self.writer.write(data)
 
-    async def _flush(self) -> None:
-        while self.pending:
-            wire = await self.pending[0]
-            self.pending.popleft()
-            self._write(wire)
+    async def _wait_flushed(self) -> None:
+        await self._drained.wait()
         try:
             await self.writer.drain()
         except (ConnectionError, OSError):
             self._closing = True
-
-    async def _wait_flushed(self) -> None:
-        if self._flusher is not None:
-            await self._flusher
 
     async def finish(self, timeout: float) -> None:
         """Shutdown: let queued answers go out, then close."""
@@ -558,11 +563,11 @@ class _Session:
         await self._close()
 
     async def _close(self) -> None:
-        if self._flusher is not None and not self._flusher.done():
+        if self.pending:
             try:
-                await asyncio.wait_for(asyncio.shield(self._flusher), 1.0)
-            except (TimeoutError, Exception):
-                self._flusher.cancel()
+                await asyncio.wait_for(self._drained.wait(), 1.0)
+            except TimeoutError:
+                pass
         if not self.writer.is_closing():
             self.writer.close()
         try:

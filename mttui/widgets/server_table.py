@@ -77,7 +77,7 @@ class ServerTable(DataTable[str | Text]):
                 elif old != row.cells:
                     for i, (a, b) in enumerate(zip(old, row.cells, strict=True)):
                         if a != b:
-                            value = state_text(row) if i == STATE_COL else b
+                            value = state_text(row) if i == STATE_COL else Text(b)
                             self.update_cell(row.key, COLUMN_KEYS[i], value)
                 self._cells[row.key] = row.cells
             order = [r.key for r in rows]
@@ -101,6 +101,9 @@ class ServerTable(DataTable[str | Text]):
             self.move_cursor(row=index, animate=False)
 
     def _render(self, row: Row) -> list[str | Text]:
-        cells: list[str | Text] = list(row.cells)
+        # Text, not str: DataTable parses every str cell as markup on each render,
+        # and any update_cell invalidates every visible cell (its cache key holds
+        # a table-wide update count), so this is paid on every refresh.
+        cells: list[str | Text] = [Text(c) for c in row.cells]
         cells[STATE_COL] = state_text(row)
         return cells
