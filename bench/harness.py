@@ -109,7 +109,7 @@ def bench_bulk(work: Path, reps: int, rows_per_call: int = 20_000) -> list[Resul
     same schema, same rows, one transaction per batch on both sides."""
     from backend import store
     from backend.client import Client
-    from backend.commands.data import _ROW_SQL, _bulk_row
+    from backend.commands.data import _bulk_sql, _padded
     from backend.demoload import LocalCaller
 
     area = _fresh(work, "bulk-area")
@@ -127,7 +127,7 @@ def bench_bulk(work: Path, reps: int, rows_per_call: int = 20_000) -> list[Resul
                 rows = [["cat", f"v{rep}-{i}", float(i), float(i), 0.5, "ms"] for i in range(rows_per_call)]
                 t0 = time.perf_counter()
                 conn.execute("BEGIN IMMEDIATE")
-                conn.executemany(_ROW_SQL, [_bulk_row(base_test, time.time(), i, r) for i, r in enumerate(rows)])
+                conn.executemany(_bulk_sql(base_test, time.time()), _padded(rows))
                 conn.execute("COMMIT")
                 rows_out.append({"scenario": "bulk", "target": "baseline", "rep": rep,
                                  "rps": rows_per_call / (time.perf_counter() - t0),

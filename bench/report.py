@@ -89,8 +89,9 @@ def markdown_table(summary: list[dict[str, Any]]) -> str:
                 f"| {r['scenario']} | {r['pct']:.2f} % of a core | - | - | - | {r.get('goal', '')} % | {met} |"
             )
         elif "ratio" in r:
+            unit = "rows/s" if r["scenario"] == "bulk" else "req/s"
             lines.append(
-                f"| {r['scenario']} | {r['ours_rps']:,.0f} req/s | {r['base_rps']:,.0f} req/s | "
+                f"| {r['scenario']} | {r['ours_rps']:,.0f} {unit} | {r['base_rps']:,.0f} {unit} | "
                 f"{r['ratio']:.2f} ({r['ratio_min']:.2f}-{r['ratio_max']:.2f}) | "
                 f"{r['ours_cpu_us']:.1f} / {r['base_cpu_us']:.1f} | {r.get('goal', '')} | {met} |"
             )

@@ -125,38 +125,56 @@ def csv_to_test_data(conn: sqlite3.Connection, ctx: CallContext, params: list[An
 
 
 MAX_BULK_ROWS = 200_000
-_ROW_SQL = (
-    "INSERT INTO test_data(test_id, category, variable, value, expected, tol, units, "
-    "comment, status, type, last_update) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT(test_id, category, variable) DO UPDATE SET value = excluded.value, "
-    "expected = excluded.expected, tol = excluded.tol, units = excluded.units, "
-    "comment = excluded.comment, status = excluded.status, type = excluded.type"
+_NUM = "typeof({0}) IN ('integer', 'real')"
+_JUDGED = (
+    f"CASE WHEN ifnull(?8, '') NOT IN ('', 'n/a') THEN ?8 "
+    f"WHEN {_NUM.format('?3')} AND {_NUM.format('?4')} THEN CASE "
+    f"WHEN {_NUM.format('?5')} THEN iif(?3 BETWEEN ?4 - ?5 AND ?4 + ?5, 'pass', 'fail') "
+    "WHEN ?5 IS NULL THEN iif(?3 = ?4, 'pass', 'fail') "
+    "WHEN ?5 = '>' THEN iif(?3 > ?4, 'pass', 'fail') "
+    "WHEN ?5 = '<' THEN iif(?3 < ?4, 'pass', 'fail') "
+    "WHEN ?5 = '>=' THEN iif(?3 >= ?4, 'pass', 'fail') "
+    "WHEN ?5 = '<=' THEN iif(?3 <= ?4, 'pass', 'fail') "
+    "ELSE 'ERROR: bad tol comparator ' || ?5 END "
+    "ELSE ifnull(?8, '') END"
 )
+_PAD: list[Any] = [None] * len(FIELDS)
 
 
-def _bulk_row(test_id: int, stamp: float, i: int, row: Any) -> tuple[Any, ...]:
-    if not isinstance(row, list) or not 2 <= len(row) <= len(FIELDS):
-        raise bad(f"row {i}: expected a list of 2..{len(FIELDS)} fields ({', '.join(FIELDS)})")
-    cat, var, value, expected, tol, units, comment, status, typ = row + [None] * (9 - len(row))
-    if not isinstance(cat, str) or not isinstance(var, str) or not var:
-        raise bad(f"row {i}: category and variable must be strings (variable non-empty)")
-    for name, v in (("value", value), ("expected", expected), ("tol", tol)):
-        if v is not None and (not isinstance(v, (int, float, str)) or isinstance(v, bool)):
-            raise bad(f"row {i}: {name} must be a number, a string or nil")
-    for name, v in (("units", units), ("comment", comment), ("status", status), ("type", typ)):
-        if v is not None and not isinstance(v, str):
-            raise bad(f"row {i}: {name} must be a string or nil")
-    if status in (None, "", "n/a"):
-        status = judge(value, expected, tol) or (status or "")
-    return (test_id, cat, var, value, expected, tol, units or "", comment or "", status, typ or "", stamp)
+def _bulk_sql(test_id: int, stamp: float) -> str:
+    # test_id is an integer from the tests table and stamp a float: safe to inline,
+    # so each row binds exactly its own 9 fields.
+    return (
+        "INSERT INTO test_data(test_id, category, variable, value, expected, tol, units, "
+        f"comment, status, type, last_update) VALUES ({int(test_id)}, ?1, ?2, ?3, ?4, ?5, "
+        f"ifnull(?6, ''), ifnull(?7, ''), {_JUDGED}, ifnull(?9, ''), {float(stamp)!r}) "
+        "ON CONFLICT(test_id, category, variable) DO UPDATE SET value = excluded.value, "
+        "expected = excluded.expected, tol = excluded.tol, units = excluded.units, "
+        "comment = excluded.comment, status = excluded.status, type = excluded.type"
+    )
+
+
+def _padded(rows: list[Any]) -> list[list[Any]]:
+    """Rows padded to 9 fields; only what SQL cannot check is checked here (per-row
+    Python is what a bulk path cannot afford: the judging is done by sqlite)."""
+    out: list[list[Any]] = []
+    n = len(FIELDS)
+    for i, row in enumerate(rows):
+        if type(row) is not list or not 2 <= len(row) <= n:
+            raise bad(f"row {i}: expected a list of 2..{n} fields ({', '.join(FIELDS)})")
+        cat, var = row[0], row[1]
+        if type(cat) is not str or type(var) is not str or not var:
+            raise bad(f"row {i}: category and variable must be strings (variable non-empty)")
+        out.append(row if len(row) == n else row + _PAD[len(row):])
+    return out
 
 
 @command("insert-test-data", write=True)
 def insert_test_data(conn: sqlite3.Connection, ctx: CallContext, params: list[Any]) -> Any:
     """[test-id, rows] -> number of rows stored. The bulk twin of csv->test-data:
     each row is ``[category, variable, value, expected, tol, units, comment,
-    status, type]`` (trailing fields optional), judged the same way, stored with
-    one ``executemany`` and one last_update stamp for the whole batch."""
+    status, type]`` (trailing fields optional), judged by the same rules (in
+    SQL), stored with one ``executemany`` and one last_update stamp."""
     run_id = require_run(ctx, "insert-test-data")
     arity(params, 2)
     test = test_row(conn, run_id, params[0])
@@ -165,9 +183,11 @@ def insert_test_data(conn: sqlite3.Connection, ctx: CallContext, params: list[An
         raise bad("rows must be an array of arrays")
     if len(rows) > MAX_BULK_ROWS:
         raise bad(f"at most {MAX_BULK_ROWS} rows per call")
-    stamp = time.time()
-    tid = test["id"]
-    conn.executemany(_ROW_SQL, [_bulk_row(tid, stamp, i, r) for i, r in enumerate(rows)])
+    try:
+        conn.executemany(_bulk_sql(test["id"], time.time()), _padded(rows))
+    except (sqlite3.ProgrammingError, sqlite3.InterfaceError, OverflowError) as exc:
+        # A field sqlite cannot bind (a nested array or map, an integer over 64 bits).
+        raise bad(f"a row field is not a number, a string or nil ({exc})") from None
     return len(rows)
 
 
