@@ -142,7 +142,8 @@ class FrameDecoder:
             raise FrameTooLarge(f"frame of {size} bytes exceeds the cap of {self.max_frame}")
         if len(buf) < 4 + size:
             return None
-        body = bytes(buf[4 : 4 + size])
+        with memoryview(buf) as view:
+            body = bytes(view[4 : 4 + size])  # one copy, not a bytearray slice and then bytes
         del buf[: 4 + size]
         obj = decode_body(body)
         if obj is None:

@@ -490,11 +490,16 @@ class _Session:
                         return
                 else:
                     timeout = None
-                try:
-                    data = await asyncio.wait_for(self.reader.read(262144), timeout)
-                except TimeoutError:
-                    log.info("closing connection: frame not complete within %gs", deadline)
-                    return
+                if timeout is None:
+                    # Idle between frames: no deadline, and no wait_for wrapper on
+                    # the hot path of every request.
+                    data = await self.reader.read(262144)
+                else:
+                    try:
+                        data = await asyncio.wait_for(self.reader.read(262144), timeout)
+                    except TimeoutError:
+                        log.info("closing connection: frame not complete within %gs", deadline)
+                        return
                 if not data:
                     await self._wait_flushed()
                     return
