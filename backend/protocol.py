@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,9 +43,25 @@ ERROR_CODES = (
 )
 STARTING, RUNNING, SHUTTING_DOWN = "starting", "running", "shutting-down"
 
+class _Packers(threading.local):
+    """One reusable Packer per thread (packb builds one per call; a Packer is not
+    thread-safe, and clients ping from worker threads)."""
+
+    def __init__(self) -> None:
+        self.packer = msgpack.Packer(use_bin_type=True)
+
+
+_packers = _Packers()
+
+
 def encode(obj: Any) -> bytes:
     """One frame holding ``obj``."""
-    body: bytes = msgpack.packb(obj, use_bin_type=True)
+    packer = _packers.packer
+    try:
+        body: bytes = packer.pack(obj)
+    except BaseException:
+        packer.reset()  # a failed pack can leave a partial buffer behind
+        raise
     return HEADER.pack(len(body)) + body
 
 
@@ -90,7 +107,8 @@ def decode_body(body: bytes) -> Any:
             ext_hook=_no_ext,
             object_pairs_hook=_str_keys,
         )
-        if any(m in body for m in _TIMESTAMP_MARKERS):
+        # One memchr for the common case (no 0xff byte at all), then the markers.
+        if b"\xff" in body and any(m in body for m in _TIMESTAMP_MARKERS):
             _reject_timestamps(obj)
         return obj
     except ProtocolError:

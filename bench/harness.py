@@ -131,13 +131,13 @@ def bench_bulk(work: Path, reps: int, rows_per_call: int = 20_000) -> list[Resul
                 conn.execute("COMMIT")
                 rows_out.append({"scenario": "bulk", "target": "baseline", "rep": rep,
                                  "rps": rows_per_call / (time.perf_counter() - t0),
-                                 "requests": rows_per_call, "cpu_us_per_req": 0.0})
+                                 "requests": rows_per_call, "cpu_us_per_req": None})
                 t0 = time.perf_counter()
                 n = client.call("insert-test-data", test_id, rows, run_id=run_id)
                 assert n == rows_per_call
                 rows_out.append({"scenario": "bulk", "target": "mtserve", "rep": rep,
                                  "rps": rows_per_call / (time.perf_counter() - t0),
-                                 "requests": rows_per_call, "cpu_us_per_req": 0.0})
+                                 "requests": rows_per_call, "cpu_us_per_req": None})
         finally:
             conn.close()
     from backend.area import Area

@@ -30,6 +30,11 @@ def _pct(values: list[float], q: float) -> float:
     return s[k]
 
 
+def _median_or_none(values: Any) -> float | None:
+    got = [v for v in values if v is not None]
+    return statistics.median(got) if got else None
+
+
 def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for scenario in dict.fromkeys(r["scenario"] for r in results):
@@ -47,8 +52,8 @@ def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "base_rps": statistics.median(r["rps"] for r in base.values()),
                 "ratio": statistics.median(ratios),
                 "ratio_min": min(ratios), "ratio_max": max(ratios),
-                "ours_cpu_us": statistics.median(r["cpu_us_per_req"] for r in ours.values()),
-                "base_cpu_us": statistics.median(r["cpu_us_per_req"] for r in base.values()),
+                "ours_cpu_us": _median_or_none(r["cpu_us_per_req"] for r in ours.values()),
+                "base_cpu_us": _median_or_none(r["cpu_us_per_req"] for r in base.values()),
                 "reps": len(ratios),
             })
         else:
@@ -93,7 +98,7 @@ def markdown_table(summary: list[dict[str, Any]]) -> str:
             lines.append(
                 f"| {r['scenario']} | {r['ours_rps']:,.0f} {unit} | {r['base_rps']:,.0f} {unit} | "
                 f"{r['ratio']:.2f} ({r['ratio_min']:.2f}-{r['ratio_max']:.2f}) | "
-                f"{r['ours_cpu_us']:.1f} / {r['base_cpu_us']:.1f} | {r.get('goal', '')} | {met} |"
+                f"{_cpu(r)} | {r.get('goal', '')} | {met} |"
             )
         else:
             base = "-"
@@ -105,6 +110,12 @@ def markdown_table(summary: list[dict[str, Any]]) -> str:
                 f"({r['min_ms']:.0f}-{r['max_ms']:.0f}) | {base} | - | - | {r.get('goal', '')} ms | {met} |"
             )
     return "\n".join(lines)
+
+
+def _cpu(r: dict[str, Any]) -> str:
+    if r["ours_cpu_us"] is None or r["base_cpu_us"] is None:
+        return "-"
+    return f"{r['ours_cpu_us']:.1f} / {r['base_cpu_us']:.1f}"
 
 
 def write_chart(summary: list[dict[str, Any]], path: Path) -> bool:
