@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +10,7 @@ import pytest
 from backend.commands.data import judge
 from backend.demoload import LocalCaller
 from backend.errors import RemoteError
-
-
-def q(path: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
-
-
-@pytest.fixture
-def lc(tmp_path: Path):
-    with LocalCaller(tmp_path) as caller:
-        yield caller
+from tests.unit.conftest import q
 
 
 @pytest.fixture

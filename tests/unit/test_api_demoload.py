@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
-from typing import Any
 
 from backend.demoload import LocalCaller, run_demo_load
-
-
-def q(path: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
+from tests.unit.conftest import q
 
 
 def test_demo_load_walks_tests_to_completion(tmp_path: Path) -> None:

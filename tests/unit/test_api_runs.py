@@ -10,22 +10,9 @@ import pytest
 
 from backend.demoload import LocalCaller
 from backend.errors import RemoteError
+from tests.unit.conftest import q
 
 KEYS = {"SYSTEM": "ubuntu", "RELEASE": "v1.2"}
-
-
-def q(path: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
-
-
-@pytest.fixture
-def lc(tmp_path: Path):
-    with LocalCaller(tmp_path) as caller:
-        yield caller
 
 
 def bad_request(lc: LocalCaller, cmd: str, *params: Any, run_id: int | None = None) -> str:

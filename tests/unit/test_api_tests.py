@@ -11,22 +11,9 @@ import pytest
 
 from backend.demoload import LocalCaller
 from backend.errors import RemoteError
+from tests.unit.conftest import q
 
 KEYS = {"SYSTEM": "ubuntu", "RELEASE": "v1"}
-
-
-def q(path: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
-
-
-@pytest.fixture
-def lc(tmp_path: Path):
-    with LocalCaller(tmp_path) as caller:
-        yield caller
 
 
 @pytest.fixture

@@ -12,14 +12,7 @@ import pytest
 from backend.api import CallContext, Command, lookup
 from backend.errors import StoreError
 from backend.store import MIGRATIONS, SCHEMA_VERSION, Call, Store, schema_version
-
-
-def q(path: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
+from tests.unit.conftest import q
 
 
 def main_call(tmp_path: Path, cmd: str, *params: Any, idem: str | None = None) -> Call:
