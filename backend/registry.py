@@ -29,6 +29,7 @@ from pathlib import Path
 from backend.errors import RegistryError
 
 MAX_FILE_SIZE = 4096
+TEMP_PREFIX = ".tmp-"  # publish's temp files: dotfiles, so readers skip them
 NAME_RE = re.compile(
     r"^(?P<host>[A-Za-z0-9._\-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):(?P<port>[0-9]{1,5})"
     r"-(?P<pid>[0-9]{1,10}):(?P<dbfname>main\.db|[0-9]{1,6}\.db)$"
@@ -300,7 +301,7 @@ def is_stale(entry: Entry, now: float, stale_after: float) -> bool:
 def publish(directory: Path, reg: Registration) -> Path:
     """Atomically create ``directory/reg.name``: exclusive temp file, fsync, rename."""
     final = directory / reg.name
-    tmp = directory / f".tmp-{reg.name}.{secrets.token_hex(6)}"
+    tmp = directory / f"{TEMP_PREFIX}{reg.name}.{secrets.token_hex(6)}"
     data = format_registration(reg).encode("utf-8")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
@@ -363,6 +364,31 @@ def remove_if_owned(path: Path, server_id: str) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+def remove_stale_temp_files(directory: Path, now: float, max_age: float) -> int:
+    """Remove our own publish temp files (``.tmp-*``) older than ``max_age``.
+
+    A publish holds its temp file for milliseconds; one that old was left by a
+    writer killed mid-publish. Only regular files are removed, never followed.
+    """
+    removed = 0
+    try:
+        it = os.scandir(directory)
+    except OSError:
+        return 0
+    with it:
+        for de in it:
+            if not de.name.startswith(TEMP_PREFIX):
+                continue
+            try:
+                st = de.stat(follow_symlinks=False)
+                if stat.S_ISREG(st.st_mode) and now - st.st_mtime > max_age:
+                    os.unlink(de.path)
+                    removed += 1
+            except OSError:
+                continue
+    return removed
 
 
 def remove_dead(entry: Entry) -> bool:

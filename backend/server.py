@@ -181,6 +181,8 @@ class Server:
         results = await self._ping_entries(entries)
         now = time.time()
         good, dead = rules.startup_scan(entries, results, now, self.settings.stale_after)
+        if registry.remove_stale_temp_files(self.area.servinfo_dir, now, self.settings.stale_after):
+            log.info("removed temp files left by publishers killed mid-publish")
         for entry in dead:  # all of them: Megatest stopped after the first (P3)
             try:
                 removed = registry.remove_dead(entry)

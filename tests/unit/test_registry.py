@@ -605,3 +605,25 @@ def test_read_entry_arbitrary_bytes(servdir: Path, data: bytes) -> None:
     except RegistryError:
         return
     assert e.name == MEGATEST_NAME == e.registration.name
+
+
+def test_stale_temp_files_are_removed_fresh_ones_and_others_kept(tmp_path: Path) -> None:
+    import os as _os
+    import time as _time
+
+    from backend.registry import remove_stale_temp_files
+
+    old, fresh = tmp_path / ".tmp-a:1-2:main.db.abc", tmp_path / ".tmp-b:1-2:main.db.def"
+    other, link = tmp_path / ".nfs0001", tmp_path / ".tmp-link"
+    for p in (old, fresh, other):
+        p.write_text("x")
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    link.symlink_to(victim)
+    past = _time.time() - 1000
+    for p in (old, other):
+        _os.utime(p, (past, past))
+    _os.utime(link, (past, past), follow_symlinks=False)
+    assert remove_stale_temp_files(tmp_path, _time.time(), 360) == 1
+    assert not old.exists() and fresh.exists() and other.exists() and link.is_symlink()
+    assert victim.read_text() == "keep"
