@@ -8,7 +8,7 @@ Lifecycle (SPEC §4; Megatest's log messages kept, tests grep for them):
     SHUTTING-DOWN: refuse new work, drain in-flight (bounded), close db,
                    remove our file only if it still names us, exit 0
 
-Connections (``_Session``) are pipelined: requests are dispatched as they are
+Connections (``session.Session``) are pipelined: requests are dispatched as they are
 read, database calls go to the db thread, and responses are written strictly
 in request order. ``sload`` counts database requests in flight (pings never
 count, and never keep a server from idling out: a monitor pinging every 2 s
@@ -18,7 +18,6 @@ must not keep servers alive forever).
 from __future__ import annotations
 
 import asyncio
-import collections
 import errno
 import logging
 import os
@@ -35,7 +34,8 @@ from backend.area import Area, dbfname_for_run_id
 from backend.client import PingResult, aping
 from backend.config import Settings
 from backend.dbworker import DbWorker
-from backend.errors import BackendError, CommandError, ConfigError, ProtocolError, RegistryError
+from backend.errors import BackendError, CommandError, ConfigError, RegistryError
+from backend.session import Session
 from backend.store import Call, Outcome, Store
 
 log = logging.getLogger("backend.server")
@@ -43,7 +43,6 @@ log = logging.getLogger("backend.server")
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_DECLINED = 3  # start-up rules said no (enough servers, wrong host): not a crash
-MAX_PIPELINE = 256
 
 
 class Server:
@@ -64,7 +63,7 @@ class Server:
         self.exit_reason = ""
         self._stop = asyncio.Event()
         self._drained = asyncio.Event()
-        self._sessions: set[_Session] = set()
+        self._sessions: set[Session] = set()
         self._db: DbWorker | None = None
         self._more_requested_at = 0.0
         self._emfile_logged_at = -1e9
@@ -356,14 +355,14 @@ class Server:
     async def _on_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        session = _Session(self, reader, writer)
+        session = Session(self, reader, writer)
         self._sessions.add(session)
         try:
             await session.serve()
         finally:
             self._sessions.discard(session)
 
-    def dispatch(self, session: _Session, obj: Any) -> list[Any] | asyncio.Future[list[Any]]:
+    def dispatch(self, session: Session, obj: Any) -> list[Any] | asyncio.Future[list[Any]]:
         """One decoded request -> a response (now) or a future response."""
         try:
             req = protocol.parse_request(obj)
@@ -444,143 +443,6 @@ def _respond_later(
 
     fut.add_done_callback(done)
     return out
-
-
-class _Session:
-    """One client connection: read frames, dispatch, answer in order."""
-
-    def __init__(
-        self, server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        self.server = server
-        self.reader, self.writer = reader, writer
-        self.nonce = secrets.token_hex(16)
-        self.authenticated = False
-        self.decoder = protocol.FrameDecoder(protocol.PRE_AUTH_MAX_FRAME)
-        self.pending: collections.deque[asyncio.Future[list[Any]]] = collections.deque()
-        self._drained = asyncio.Event()
-        self._drained.set()
-        self._closing = False
-
-    def authenticate(self) -> None:
-        self.authenticated = True
-        self.decoder.max_frame = self.server.settings.max_frame
-
-    async def serve(self) -> None:
-        deadline = self.server.settings.frame_deadline
-        frame_started = 0.0
-        try:
-            while not self._closing:
-                try:
-                    obj = self.decoder.next()
-                except ProtocolError as exc:
-                    log.info("closing connection: %s", exc)
-                    return
-                if obj is not None:
-                    frame_started = time.monotonic() if self.decoder.pending else 0.0
-                    self._emit(self.server.dispatch(self, obj))
-                    if len(self.pending) >= MAX_PIPELINE:
-                        await self._wait_flushed()
-                    continue
-                await self.writer.drain()
-                if self.decoder.pending:
-                    if not frame_started:
-                        frame_started = time.monotonic()
-                    timeout: float | None = frame_started + deadline - time.monotonic()
-                    if timeout is not None and timeout <= 0:
-                        log.info("closing connection: frame not complete within %gs", deadline)
-                        return
-                else:
-                    timeout = None
-                if timeout is None:
-                    # Idle between frames: no deadline, and no wait_for wrapper on
-                    # the hot path of every request.
-                    data = await self.reader.read(262144)
-                else:
-                    try:
-                        data = await asyncio.wait_for(self.reader.read(262144), timeout)
-                    except TimeoutError:
-                        log.info("closing connection: frame not complete within %gs", deadline)
-                        return
-                if not data:
-                    await self._wait_flushed()
-                    return
-                if not self.decoder.pending:
-                    frame_started = time.monotonic()
-                self.decoder.feed(data)
-        except (ConnectionError, OSError):
-            return
-        finally:
-            await self._close()
-
-    def _emit(self, item: list[Any] | asyncio.Future[list[Any]]) -> None:
-        """Queue one answer. Invariant: answers leave in request order; an answer
-        is written as soon as it and every answer before it are ready."""
-        if isinstance(item, list):
-            if not self.pending:
-                self._write(item)
-                return
-            fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-            fut.set_result(item)
-            item = fut
-        self.pending.append(item)
-        self._drained.clear()
-        # A done-callback, not a task per request: at one connection doing
-        # request/response, a task per answer cost more than the answer itself.
-        item.add_done_callback(self._write_ready)
-
-    def _write_ready(self, _fut: object = None) -> None:
-        pending = self.pending
-        while pending and pending[0].done():
-            self._write(pending.popleft().result())
-        if not pending:
-            self._drained.set()
-
-    def _write(self, wire: list[Any]) -> None:
-        try:
-            data = protocol.encode(wire)
-        except (TypeError, ValueError, OverflowError):
-            log.exception("unencodable result")
-            data = protocol.encode(protocol.error_wire("db_error", "unencodable result", wire[3]))
-        if len(data) - 4 > self.server.settings.max_frame:
-            data = protocol.encode(
-                protocol.error_wire(
-                    "too_large",
-                    f"response of {len(data)} bytes exceeds max-frame; narrow the query",
-                    wire[3],
-                )
-            )
-        if not self.writer.is_closing():
-            self.writer.write(data)
-
-    async def _wait_flushed(self) -> None:
-        await self._drained.wait()
-        try:
-            await self.writer.drain()
-        except (ConnectionError, OSError):
-            self._closing = True
-
-    async def finish(self, timeout: float) -> None:
-        """Shutdown: let queued answers go out, then close."""
-        self._closing = True
-        try:
-            await asyncio.wait_for(self._wait_flushed(), timeout)
-        except TimeoutError:
-            pass
-        await self._close()
-
-    async def _close(self) -> None:
-        if self.pending:
-            try:
-                await asyncio.wait_for(self._drained.wait(), 1.0)
-            except TimeoutError:
-                pass
-        if not self.writer.is_closing():
-            self.writer.close()
-        try:
-            await self.writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
 
 
 def _out_of_resources(path: Path) -> bool:
