@@ -11,7 +11,8 @@ import pytest
 
 from backend.api import CallContext, Command, lookup
 from backend.errors import StoreError
-from backend.store import MIGRATIONS, SCHEMA_VERSION, Call, Store, schema_version
+from backend.schema import MIGRATIONS, SCHEMA_VERSION, schema_version
+from backend.store import Call, Store
 from tests.unit.conftest import q
 
 
