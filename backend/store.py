@@ -141,8 +141,12 @@ class Store:
         except sqlite3.Error as exc:
             return [(False, sqlite_error(exc))] * len(calls)
         outcomes: list[Outcome] = []
+        # A batch of one needs no savepoint: on error the whole (one-call)
+        # transaction is rolled back instead. Saves two statements per call on
+        # the common one-client path.
+        savepoints = len(calls) > 1
         for i, call in enumerate(calls):
-            outcomes.append(self._run_one(conn, call, i))
+            outcomes.append(self._run_one(conn, call, i, savepoints))
             if not conn.in_transaction:
                 # sqlite rolled the whole transaction back (it may on SQLITE_FULL,
                 # IOERR, NOMEM): earlier writes of this batch are gone too.
@@ -189,19 +193,21 @@ class Store:
                 # Pruning is housekeeping: never fail the batch for it.
                 self._undo(conn, "prune")
 
-    def _run_one(self, conn: sqlite3.Connection, call: Call, i: int) -> Outcome:
-        sp = f"c{i}"
-        try:
-            conn.execute(f"SAVEPOINT {sp}")
-        except sqlite3.Error as exc:
-            return (False, sqlite_error(exc))
+    def _run_one(self, conn: sqlite3.Connection, call: Call, i: int, savepoint: bool = True) -> Outcome:
+        sp = f"c{i}" if savepoint else ""
+        if sp:
+            try:
+                conn.execute(f"SAVEPOINT {sp}")
+            except sqlite3.Error as exc:
+                return (False, sqlite_error(exc))
         try:
             if call.idem is not None and call.command.write:
                 row = conn.execute(
                     "SELECT result FROM mt_idempotency WHERE key = ?", (call.idem,)
                 ).fetchone()
                 if row is not None:
-                    conn.execute(f"RELEASE {sp}")
+                    if sp:
+                        conn.execute(f"RELEASE {sp}")
                     return (True, msgpack.unpackb(row[0], raw=False))
             result = call.command.handler(conn, call.ctx, call.params)
             if call.idem is not None and call.command.write:
@@ -209,7 +215,8 @@ class Store:
                     "INSERT INTO mt_idempotency(key, result, created) VALUES (?, ?, ?)",
                     (call.idem, msgpack.packb(result, use_bin_type=True), time.time()),
                 )
-            conn.execute(f"RELEASE {sp}")
+            if sp:
+                conn.execute(f"RELEASE {sp}")
             return (True, result)
         except CommandError as exc:
             self._undo(conn, sp)
@@ -226,7 +233,13 @@ class Store:
 
     @staticmethod
     def _undo(conn: sqlite3.Connection, sp: str) -> None:
+        """Undo one call: to its savepoint, or (no savepoint: a batch of one) the
+        whole transaction, which ``run`` then reports through ``_aborted``."""
         try:
+            if not sp:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                return
             conn.execute(f"ROLLBACK TO {sp}")
             conn.execute(f"RELEASE {sp}")
         except sqlite3.Error:
