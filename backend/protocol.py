@@ -247,6 +247,8 @@ def auth_token(key: bytes, server_id: str, nonce: str) -> str:
 
 
 def check_auth(key: bytes | None, server_id: str, nonce: str, token: Any) -> bool:
-    if key is None or not isinstance(token, str):
+    # compare_digest raises TypeError for a str with non-ASCII characters (found by
+    # the long fuzz run): such a token is simply wrong.
+    if key is None or not isinstance(token, str) or not token.isascii():
         return False
     return hmac.compare_digest(auth_token(key, server_id, nonce), token)

@@ -60,7 +60,16 @@ class Session:
                     return
                 if obj is not None:
                     frame_started = time.monotonic() if self.decoder.pending else 0.0
-                    self._emit(self.server.dispatch(self, obj))
+                    try:
+                        answer = self.server.dispatch(self, obj)
+                    except Exception:
+                        # Defence in depth: a bug in dispatch must cost one answer,
+                        # not the connection; the traceback goes to the log only.
+                        log.exception("internal error dispatching a request")
+                        answer = protocol.error_wire(
+                            "bad_request", "the request could not be processed", self.server.meta()
+                        )
+                    self._emit(answer)
                     if len(self.pending) >= MAX_PIPELINE:
                         await self._wait_flushed()
                     continue

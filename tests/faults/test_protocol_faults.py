@@ -29,7 +29,7 @@ from backend.server import Server
 from tests.faults.util import authed, decode_all, log_text, raw_socket, recv_until_closed, start_server, stop_proc
 
 H = struct.Struct(">I")
-# Long fuzz run: MTSERVE_FUZZ_EXAMPLES=20000 pytest tests/faults -k fuzz (docs/reliability.md)
+# Long fuzz run: MTSERVE_FUZZ_EXAMPLES=20000 pytest -p no:xdist --timeout 0 tests/faults -k fuzz (docs/reliability.md)
 FUZZ_EXAMPLES = int(os.environ.get("MTSERVE_FUZZ_EXAMPLES", "150"))
 COUNTS: dict[str, int] = {}
 

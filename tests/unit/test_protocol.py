@@ -332,3 +332,11 @@ def test_fuzz_framed_bodies(body: bytes) -> None:
         protocol.parse_request(obj)
     except CommandError as exc:
         assert exc.code == "bad_request"
+
+
+def test_check_auth_refuses_a_non_ascii_token_instead_of_raising() -> None:
+    """Found by the long fuzz run: hmac.compare_digest raises TypeError on non-ASCII str."""
+    from backend.protocol import check_auth
+
+    assert check_auth(b"k" * 64, "sid", "nonce", "\x80") is False
+    assert check_auth(b"k" * 64, "sid", "nonce", "é" * 64) is False
