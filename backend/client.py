@@ -320,16 +320,6 @@ class Client:
                 raise RemoteError("unauthorized", f"the area key does not match the server's ({self.area.key_path})")
         conn.authenticated = True
 
-    def ping_all(self, dbfname: str) -> list[tuple[registry.Entry, PingResult]]:
-        """Ping every registration of ``dbfname`` once (newest first)."""
-        entries = registry.newest_first(
-            registry.scan(self.area.servinfo_dir, dbfname).entries
-        )
-        return [
-            (e, ping(e.registration.host, e.registration.port, self.settings.ping_timeout))
-            for e in entries
-        ]
-
     # -- discovery -----------------------------------------------------------
 
     def _drop(self, dbfname: str) -> None:
@@ -445,7 +435,4 @@ class Client:
     def _maybe_remove(self, entry: registry.Entry, now: float) -> None:
         # The provably-dead rule: failed ping AND mtime stale for stale-after.
         if registry.is_stale(entry, now, self.settings.stale_after):
-            try:
-                registry.remove_dead(entry)
-            except OSError:
-                pass  # ESTALE etc. on a network filesystem: judged again next scan
+            registry.remove_dead(entry)

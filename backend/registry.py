@@ -392,12 +392,17 @@ def remove_stale_temp_files(directory: Path, now: float, max_age: float) -> int:
 
 
 def remove_dead(entry: Entry) -> bool:
-    """Remove a registration judged provably dead, only if it is still the same file."""
+    """Remove a registration judged provably dead, only if it is still the same file.
+
+    False when it is gone, replaced or touched since it was judged, or cannot be
+    removed right now (ESTALE, EACCES on a network filesystem): every caller just
+    judges it again at its next scan, so no caller needs its own error handling.
+    """
     try:
         st = os.stat(entry.path, follow_symlinks=False)
         if st.st_ino != entry.inode or st.st_mtime != entry.mtime:
             return False  # replaced or touched since we judged it
         os.unlink(entry.path)
-    except FileNotFoundError:
+    except OSError:
         return False
     return True

@@ -183,12 +183,7 @@ class Server:
         if registry.remove_stale_temp_files(self.area.servinfo_dir, now, self.settings.stale_after):
             log.info("removed temp files left by publishers killed mid-publish")
         for entry in dead:  # all of them: Megatest stopped after the first (P3)
-            try:
-                removed = registry.remove_dead(entry)
-            except OSError as exc:  # ESTALE and friends on a network filesystem
-                log.warning("could not remove %s: %s", entry.name, exc)
-                continue
-            if removed:
+            if registry.remove_dead(entry):
                 log.info("removed dead registration %s", entry.name)
         if not good:
             hold = procs.foreign_hold(

@@ -14,7 +14,6 @@ from backend.client import PingResult
 
 RUNNING, STARTING, SHUTTING_DOWN = "RUNNING", "STARTING", "SHUTTING-DOWN"
 STALE, UNKNOWN, MISMATCH, DEAD, NO_ANSWER = "STALE", "UNKNOWN", "MISMATCH", "DEAD", "NO-ANSWER"
-REMOTE = "REMOTE"
 UNREACHABLE = "UNREACHABLE"  # another host's server registered a loopback address
 _SSTATES = {
     protocol.RUNNING: RUNNING,

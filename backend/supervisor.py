@@ -60,7 +60,6 @@ class Slot:
     index: int
     state: str = STARTING
     proc: multiprocessing.process.BaseProcess | None = None
-    started_at: float = 0.0
     retry_at: float = 0.0
     failures: int = 0
     detail: dict[str, Any] = field(default_factory=dict)
@@ -102,7 +101,7 @@ class Supervisor:
             daemon=False,
         )
         proc.start()
-        slot.proc, slot.started_at = proc, time.monotonic()
+        slot.proc = proc
         self._emit(slot, STARTING, pid=proc.pid)
 
     def _on_signal(self, signum: int, frame: object) -> None:
