@@ -122,7 +122,14 @@ def cmd_server(args: argparse.Namespace) -> int:
 
     area = Area.open(args.area)
     dbfname = validate_dbfname(args.db)
-    return run_server(area, dbfname, _settings(area, args), detached=args.detached)
+    settings = _settings(area, args)
+    if args.detached:
+        from backend.standby import fork_standby
+
+        # Before anything else (no threads, no loop yet): later starts fork from it.
+        area.ensure_dirs()
+        fork_standby(area, settings)
+    return run_server(area, dbfname, settings, detached=args.detached)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -282,19 +289,24 @@ def _wait_registered(area: Area, dbfname: str, pid: int | None, timeout: float) 
 
 def cmd_stop(args: argparse.Namespace) -> int:
     from backend.control import stop_servers
+    from backend.standby import stop_standby
 
     area = Area.open(args.area)
     settings = load_settings(area.root)
     dbfname = validate_dbfname(args.db) if args.db else None
     results = stop_servers(area, settings, dbfname=dbfname, server_id=args.server_id,
                            timeout=args.timeout)
-    if not results:
+    # --all leaves nothing of ours running in the area: the warm standby goes too.
+    standby_stopped = bool(args.all) and stop_standby(area)
+    if not results and not standby_stopped:
         raise CliError("no matching server registered")
     if args.json:
         print(json.dumps([r.__dict__ for r in results], indent=2))
     else:
         for r in results:
             print(f"{r.name}: {r.outcome}")
+        if standby_stopped:
+            print("standby: stopped")
     failed = [r for r in results if not r.stopped]
     if failed:
         raise CliError(f"{len(failed)} of {len(results)} servers not stopped: {failed[0].outcome}")

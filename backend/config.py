@@ -45,6 +45,7 @@ class Settings:
     drain_timeout: float = 10.0
     request_timeout: float = 15.0
     registration_visible_timeout: float = 12.0
+    standby_timeout: float = 600.0
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from backend import procs, registry
+from backend import procs, registry, standby
 from backend.area import Area, validate_dbfname
 from backend.config import Settings
 from backend.errors import ConfigError
@@ -136,6 +136,10 @@ def start_server(
 
 
 def _spawn(area: Area, dbfname: str, settings: Settings) -> int:
+    # A warm standby forks a server in a few ms; without one, start an interpreter.
+    pid = standby.request_server(area, dbfname, settings)
+    if pid is not None:
+        return pid
     log_path = area.logs_dir / "launcher.log"
     # O_NOFOLLOW: a symlink planted at logs/launcher.log must not make us append
     # to (or block on) whatever it points at; then the child's early output is dropped.

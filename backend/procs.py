@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import re
 import signal
 import socket
 from collections.abc import Iterable
@@ -161,19 +162,36 @@ def locally_gone(reg: Registration) -> bool:
 
 def count_area_servers(area_root: str) -> int:
     """Server processes of this area running on this host (any dbfname)."""
+    root = os.path.realpath(area_root)
     n = 0
     for proc in psutil.process_iter(["cmdline"]):
-        cmd = proc.info.get("cmdline") or []
-        if "server" in cmd and "--area" in cmd and _area_arg(cmd) == area_root:
-            n += 1
+        found = server_of(proc.info.get("cmdline") or [])
+        n += bool(found and found[0] == root)
     return n
 
 
-def _area_arg(cmd: list[str]) -> str | None:
+_TITLE = re.compile(r"\bbackend server --area (.+?) --db (\S+)")
+
+
+def server_of(cmdline: list[str]) -> tuple[str, str] | None:
+    """(real area path, dbfname) if ``cmdline`` is a server's, else None.
+
+    Two forms: a launched server's argv (``... -m backend server --area A --db
+    D``), and the title a server forked by the standby sets (setproctitle), which
+    ``/proc`` shows as one string.
+    """
+    cmd = [part for part in cmdline if part]
+    if len(cmd) == 1:
+        match = _TITLE.search(cmd[0])
+        return (os.path.realpath(match.group(1)), match.group(2)) if match else None
+    if "server" not in cmd:
+        return None
     try:
-        return os.path.realpath(cmd[cmd.index("--area") + 1])
+        area = cmd[cmd.index("--area") + 1]
+        db = cmd[cmd.index("--db") + 1]
     except (ValueError, IndexError):
         return None
+    return os.path.realpath(area), db
 
 
 def terminate_if_ours(reg: Registration, server_id_confirmed: bool) -> bool:

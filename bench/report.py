@@ -91,7 +91,7 @@ def markdown_table(summary: list[dict[str, Any]]) -> str:
         met = {True: "yes", False: "**no**", None: "-"}[r.get("meets_goal")]
         if "pct" in r:
             lines.append(
-                f"| {r['scenario']} | {r['pct']:.2f} % of a core | - | - | - | {r.get('goal', '')} % | {met} |"
+                f"| {r['scenario']} | {r['pct']:.2f} % of a core | - | - | - | {_goal(r, '%')} | {met} |"
             )
         elif "ratio" in r:
             unit = "rows/s" if r["scenario"] == "bulk" else "req/s"
@@ -103,13 +103,17 @@ def markdown_table(summary: list[dict[str, Any]]) -> str:
         else:
             base = "-"
             if r.get("base_p50_ms") is not None:
-                what = "bare `python -c pass`" if r["scenario"] == "start" else "empty table"
+                what = "bare `python -c pass`" if r["scenario"].startswith("start") else "empty table"
                 base = f"{r['base_p50_ms']:.1f} ms ({what})"
             lines.append(
                 f"| {r['scenario']} | p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms "
-                f"({r['min_ms']:.0f}-{r['max_ms']:.0f}) | {base} | - | - | {r.get('goal', '')} ms | {met} |"
+                f"({r['min_ms']:.0f}-{r['max_ms']:.0f}) | {base} | - | - | {_goal(r, 'ms')} | {met} |"
             )
     return "\n".join(lines)
+
+
+def _goal(r: dict[str, Any], unit: str) -> str:
+    return f"{r['goal']} {unit}" if "goal" in r else "-"
 
 
 def _cpu(r: dict[str, Any]) -> str:
@@ -128,7 +132,7 @@ def write_chart(summary: list[dict[str, Any]], path: Path) -> bool:
     except ImportError:
         return False
     ratios = [r for r in summary if "ratio" in r]
-    lat = [r for r in summary if "p50_ms" in r and r["scenario"] in ("start", "cold-call")]
+    lat = [r for r in summary if "p50_ms" in r and r["scenario"] in ("start, first in area", "start", "cold-call")]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     a.bar([r["scenario"] for r in ratios], [r["ratio"] for r in ratios], color="#4c72b0")
     a.errorbar(

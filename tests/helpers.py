@@ -25,6 +25,7 @@ start-throttle 0.5
 call-deadline 20
 ping-timeout 1
 drain-timeout 3
+standby-timeout 30
 """
 
 

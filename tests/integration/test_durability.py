@@ -24,6 +24,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from backend import procs
 from tests.helpers import clean_env, entries
 
 WRITERS = 4
@@ -49,7 +50,7 @@ def server_procs(area: Path, killed: frozenset[int] = frozenset()) -> list[psuti
                 continue
         except psutil.Error:
             continue
-        if "server" in cmd and str(area) in cmd and "main.db" in cmd:
+        if procs.server_of(cmd) == (os.path.realpath(area), "main.db"):
             out.append(proc)
     return out
 

@@ -1,0 +1,265 @@
+"""A warm standby that forks new servers instead of starting an interpreter.
+
+Starting a server process costs ~150 ms on our machines and nearly all of it
+is the interpreter and imports (asyncio alone 50-80 ms); the server's own
+start-up is ~5 ms. So the first server the launcher starts in an area, before
+it does anything else, forks a *standby*: a copy of itself with every module
+imported, no threads, no event loop, waiting on a unix socket. Later starts in
+that area (scale-out, a restart after a crash or an idle exit) ask the standby,
+which forks the new server from that warm state.
+
+- One standby per (user, area, host): its address is an abstract unix socket
+  named after the uid and the area's real path. Abstract names live per network
+  namespace and leave no file behind; both ends check ``SO_PEERCRED`` so that
+  only the same user can ask, and only a standby of the same user answers.
+- Anything wrong (no standby, a stalled one, a refusal) makes the launcher fall
+  back to spawning ``backend server`` as before: the standby only makes starts
+  faster, never possible or impossible.
+- The standby exits after ``standby-timeout`` seconds without a request, when
+  the area's ``.servinfo`` directory goes away, or on SIGTERM; ``0`` turns the
+  standby off. Its children are reaped by the kernel (SIGCHLD ignored).
+- Process titles (``setproctitle``): the standby reads ``backend standby
+  --area A``, a server it forked ``backend server --area A --db D --detached``,
+  like a launched one, for ``ps``, the monitor and the per-host process count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+from typing import Any, NoReturn
+
+import msgpack
+import setproctitle
+
+from backend.area import Area, validate_dbfname
+from backend.config import Settings, coerce
+from backend.errors import BackendError
+
+log = logging.getLogger("backend.standby")
+
+REQUEST_TIMEOUT = 2.0  # seconds a launcher waits for a fork reply before spawning itself
+_CHECK_S = 2.0  # how often an idle standby looks whether its area still exists
+_MAX_REQUEST = 16384
+_PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+def address(area: Area) -> str:
+    """The abstract socket name of this user's standby for ``area``."""
+    digest = hashlib.sha256(os.fsencode(os.path.realpath(area.root))).hexdigest()[:32]
+    return f"\0mtserve-standby-{os.getuid()}-{digest}"
+
+
+def server_title(area: Area, dbfname: str) -> str:
+    return f"backend server --area {area.root} --db {dbfname} --detached"
+
+
+def _peer_uid(sock: socket.socket) -> int:
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+    return int(_PEERCRED.unpack(creds)[1])
+
+
+def _read_all(sock: socket.socket, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise ValueError(f"message over {limit} bytes")
+        chunks.append(chunk)
+
+
+# -- launcher side --------------------------------------------------------------------
+
+
+def request_server(area: Area, dbfname: str, settings: Settings) -> int | None:
+    """Ask this user's standby for ``area`` to fork a server; its pid, or None.
+
+    None means "start it yourself": no standby, not ours, too slow, or refused.
+    """
+    if settings.standby_timeout <= 0:
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(REQUEST_TIMEOUT)
+    try:
+        sock.connect(address(area))
+        if _peer_uid(sock) != os.getuid():
+            return None  # someone else holds the name: never hand them our start
+        sock.sendall(msgpack.packb({"op": "fork", "db": dbfname, "settings": settings.as_dict()}))
+        sock.shutdown(socket.SHUT_WR)
+        reply = msgpack.unpackb(_read_all(sock, _MAX_REQUEST))
+    except (OSError, ValueError, msgpack.UnpackException):
+        return None
+    finally:
+        sock.close()
+    pid = reply.get("pid") if isinstance(reply, dict) else None
+    return pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 1 else None
+
+
+def stop_standby(area: Area) -> bool:
+    """Ask this user's standby for ``area`` to exit now; True if one was there."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(REQUEST_TIMEOUT)
+    try:
+        sock.connect(address(area))
+        if _peer_uid(sock) != os.getuid():
+            return False
+        sock.sendall(msgpack.packb({"op": "exit"}))
+        sock.shutdown(socket.SHUT_WR)
+        return bool(msgpack.unpackb(_read_all(sock, _MAX_REQUEST)).get("exiting"))
+    except (OSError, ValueError, AttributeError, msgpack.UnpackException):
+        return False
+    finally:
+        sock.close()
+
+
+# -- server side ------------------------------------------------------------------------
+
+
+def fork_standby(area: Area, settings: Settings) -> int | None:
+    """Called by a launched server before it starts anything: leave a standby
+    behind unless this user's area already has one. Returns its pid, or None.
+
+    Double fork, so the standby is nobody's child (the server would never reap
+    it) and has its own session.
+    """
+    if settings.standby_timeout <= 0:
+        return None
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(address(area))  # EADDRINUSE: a standby is already there
+        listener.listen(16)
+        read_end, write_end = os.pipe()
+        child = os.fork()
+    except OSError:
+        listener.close()
+        return None
+    if child == 0:
+        code = 0
+        try:
+            os.close(read_end)
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            os.write(write_end, struct.pack("i", os.getpid()))
+            os.close(write_end)
+            _serve(listener, area, settings.standby_timeout)
+        except BaseException:  # noqa: BLE001 - nothing may unwind into the server's code
+            code = 1
+        finally:
+            os._exit(code)
+    listener.close()
+    os.close(write_end)
+    os.waitpid(child, 0)
+    try:
+        data = os.read(read_end, 4)
+    finally:
+        os.close(read_end)
+    return struct.unpack("i", data)[0] if len(data) == 4 else None
+
+
+def _serve(listener: socket.socket, area: Area, idle_timeout: float) -> None:
+    """The standby's loop: one request at a time until idle, gone or told to exit."""
+    setproctitle.setproctitle(f"backend standby --area {area.root}")
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the servers we fork
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):  # the launcher's log is not ours to write to for ten minutes
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    home = _identity(area)
+    last = time.monotonic()
+    while True:
+        left = last + idle_timeout - time.monotonic()
+        if left <= 0 or _identity(area) != home:
+            return
+        ready, _, _ = select.select([listener], [], [], min(left, _CHECK_S))
+        if not ready:
+            continue
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            continue
+        with conn:
+            conn.settimeout(REQUEST_TIMEOUT)
+            if _answer(conn, listener, area) == "exit":
+                return
+        last = time.monotonic()
+
+
+def _identity(area: Area) -> tuple[int, int] | None:
+    try:
+        st = os.stat(area.servinfo_dir)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _answer(conn: socket.socket, listener: socket.socket, area: Area) -> str:
+    try:
+        if _peer_uid(conn) != os.getuid():
+            return "refused"
+        request = msgpack.unpackb(_read_all(conn, _MAX_REQUEST))
+        if not isinstance(request, dict):
+            raise ValueError("request is not a map")
+        if request.get("op") == "exit":
+            conn.sendall(msgpack.packb({"exiting": True}))
+            return "exit"
+        if request.get("op") != "fork":
+            raise ValueError(f"unknown op {request.get('op')!r}")
+        dbfname = validate_dbfname(str(request.get("db")))
+        settings = _settings(request.get("settings"))
+        pid = os.fork()
+        if pid == 0:
+            conn.close()
+            listener.close()
+            _become_server(area, dbfname, settings)
+        conn.sendall(msgpack.packb({"pid": pid}))
+        return "forked"
+    except (OSError, ValueError, BackendError, msgpack.UnpackException) as exc:
+        try:
+            conn.sendall(msgpack.packb({"error": str(exc)}))
+        except OSError:
+            pass
+        return "error"
+
+
+def _settings(raw: Any) -> Settings:
+    if not isinstance(raw, dict) or set(raw) != set(Settings.__dataclass_fields__):
+        raise ValueError("settings must name every setting")
+    return Settings(**{k: coerce(k, v, "standby request") for k, v in raw.items()})
+
+
+def _become_server(area: Area, dbfname: str, settings: Settings) -> NoReturn:
+    """In a fresh fork of the standby: turn into a launched server, never return."""
+    code = 1
+    try:
+        os.setsid()
+        for sig in (signal.SIGCHLD, signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+        os.chdir(area.root)
+        setproctitle.setproctitle(server_title(area, dbfname))
+        from backend.server import run_server
+
+        code = run_server(area, dbfname, settings, detached=True)
+    except BackendError:
+        code = 1  # run_server logged it to the server's log
+    except BaseException:  # noqa: BLE001 - a fork must never return into the standby loop
+        code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
