@@ -7,7 +7,14 @@ It never calls ``clear()`` (that would lose the cursor and the scroll offset).
 
 from __future__ import annotations
 
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
+from textual.cache import LRUCache
+from textual.color import Color
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
@@ -26,7 +33,11 @@ def state_text(row: Row) -> Text:
 class ServerTable(DataTable[str | Text]):
     """One row per registration; ``cursor_key`` is the highlighted file name."""
 
+    _frame_styles: dict[str, object] | None = None  # see render_lines
+
     def __init__(self, **kwargs: object) -> None:
+        # before DataTable.__init__, whose reactives already call _clear_caches
+        self._fast_cells: LRUCache[tuple[object, ...], list[list[Segment]]] = LRUCache(2048)
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
         self._cells: dict[str, tuple[str, ...]] = {}
         self._order: list[str] = []
@@ -107,3 +118,140 @@ class ServerTable(DataTable[str | Text]):
         cells: list[str | Text] = [Text(c) for c in row.cells]
         cells[STATE_COL] = state_text(row)
         return cells
+
+    # Fast cell rendering. Any update_cell bumps DataTable's table-wide
+    # ``_update_count``, which is part of every cell cache key, so each 2 s age /
+    # touched update re-renders every visible cell through rich
+    # (``console.render_lines(Styled(Padding(...)))``): ~88 % of the monitor's
+    # busy main-thread time when idle. For a one-line body cell holding a
+    # span-free, single-width Text that fits, the result is known: left
+    # padding, the text, a blank fill and right padding, styled as rich would
+    # style them. Build those segments directly; anything else goes through
+    # DataTable. Relies on private DataTable API (Textual is pinned exactly);
+    # tests/tui/test_table_render.py proves the output equals DataTable's own,
+    # segment and style.
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list[list[Segment]]:
+        lines = self._fast_render_cell(row_index, column_index, base_style, width, cursor, hover)
+        if lines is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        return lines
+
+    def _fast_render_cell(
+        self, row_index: int, column_index: int, base_style: Style, width: int, cursor: bool, hover: bool,
+    ) -> list[list[Segment]] | None:
+        """DataTable._render_cell's output for simple cells, or None (then use DataTable's)."""
+        if row_index < 0 or column_index < 0:
+            return None  # header or row label
+        row_key = self._row_locations.get_key(row_index)
+        if row_key is None:
+            return None
+        row = self.rows.get(row_key)
+        if row is None or row.height != 1:
+            return None
+        value = self._data[row_key].get(self._column_locations.get_key(column_index))
+        if not isinstance(value, Text) or value._spans:
+            return None
+        plain = value.plain
+        padding = self.cell_padding
+        inner = width - 2 * padding
+        if inner < 1 or len(plain) > inner or padding < 0:
+            return None
+        if plain and not (plain.isprintable() and (plain.isascii() or cell_len(plain) == len(plain))):
+            return None  # control characters, wide or zero-width characters
+        if value.justify not in (None, "default") or value.no_wrap is False or value.end not in ("", "\n"):
+            return None
+        # DataTable shows an empty Text as its own unstyled empty Text.
+        text_style = value.style if plain else ""
+
+        component_style, post_style = self._get_styles_to_render_cell(
+            False,
+            False,
+            row_index < self.fixed_rows or column_index < self.fixed_columns,
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        # Cached by content (everything the segments depend on), not by the update
+        # count: a ping round changes one or two cells per row, not all nine.
+        key = (row_index, column_index, width, plain, text_style, base_style, component_style, post_style, padding)
+        cached = self._fast_cells.get(key)
+        if cached is not None:
+            return cached
+        # Styled(Padding(cell)): pre_style + segment style + post_style, where
+        # padding and fill carry no style of their own and the text carries its
+        # Text style (rich renders a span-free Text's style as one span).
+        pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
+        blank_style = pre_style + post_style if post_style else pre_style
+        if text_style:
+            own = self.app.console.get_style(text_style, default=Style.null())
+            styled = pre_style + own
+            body_style = styled + post_style if post_style else styled
+        else:
+            body_style = blank_style
+        line = [Segment(plain, body_style)]
+        if inner > len(plain):
+            line.append(Segment(" " * (inner - len(plain)), blank_style))
+        if padding:
+            pad = Segment(" " * padding, blank_style)
+            line = [pad, *line, pad]
+        self._fast_cells[key] = [line]
+        return [line]
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._fast_cells.clear()
+
+    # Per-frame style memo. DataTable asks for the table's rich style, its
+    # background colours and the row's zebra style once per rendered line; each
+    # walks every ancestor's CSS (~0.1 ms per line together). Nothing can change
+    # CSS while one frame renders synchronously, so inside render_lines each is
+    # computed once; outside it they behave exactly as in DataTable.
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._frame_styles = {}
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame_styles = None
+
+    @property
+    def rich_style(self) -> Style:
+        memo = self._frame_styles
+        if memo is None:
+            return super().rich_style
+        style = memo.get("rich_style")
+        if style is None:
+            style = memo["rich_style"] = super().rich_style
+        return style  # type: ignore[return-value]
+
+    @property
+    def background_colors(self) -> tuple[Color, Color]:
+        memo = self._frame_styles
+        if memo is None:
+            return super().background_colors
+        colors = memo.get("background_colors")
+        if colors is None:
+            colors = memo["background_colors"] = super().background_colors
+        return colors  # type: ignore[return-value]
+
+    def _get_row_style(self, row_index: int, base_style: Style) -> Style:
+        memo = self._frame_styles
+        if memo is None or row_index < self.fixed_rows or not self.zebra_stripes:
+            return super()._get_row_style(row_index, base_style)  # also the header (-1)
+        component = "datatable--odd-row" if row_index % 2 else "datatable--even-row"
+        style = memo.get(component)
+        if style is None:
+            style = memo[component] = self.get_component_styles(component).rich_style
+        return style  # type: ignore[return-value]
