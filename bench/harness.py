@@ -189,6 +189,7 @@ def bench_cold_call(work: Path, reps: int) -> list[Result]:
     from backend.client import Client
     from backend.config import load_settings
     from backend.control import stop_servers
+    from backend.standby import stop_standby
 
     rows: list[Result] = []
     for rep in range(reps):
@@ -199,6 +200,7 @@ def bench_cold_call(work: Path, reps: int) -> list[Result]:
         rows.append({"scenario": "cold-call", "target": "mtserve", "rep": rep,
                      "ms": (time.perf_counter() - t0) * 1000})
         stop_servers(area, load_settings(area.root), timeout=10)
+        stop_standby(area)
     return rows
 
 

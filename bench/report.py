@@ -40,8 +40,9 @@ def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for scenario in dict.fromkeys(r["scenario"] for r in results):
         rows = [r for r in results if r["scenario"] == scenario]
         if "pct" in rows[0]:
-            out.append({"scenario": scenario, "pct": statistics.median(r["pct"] for r in rows),
-                        "reps": len(rows)})
+            pcts = [r["pct"] for r in rows]
+            out.append({"scenario": scenario, "pct": statistics.median(pcts),
+                        "pct_min": min(pcts), "pct_max": max(pcts), "reps": len(rows)})
         elif "rps" in rows[0]:
             ours = {r["rep"]: r for r in rows if r["target"] == "mtserve"}
             base = {r["rep"]: r for r in rows if r["target"] == "baseline"}
@@ -91,7 +92,9 @@ def markdown_table(summary: list[dict[str, Any]]) -> str:
         met = {True: "yes", False: "**no**", None: "-"}[r.get("meets_goal")]
         if "pct" in r:
             lines.append(
-                f"| {r['scenario']} | {r['pct']:.2f} % of a core | - | - | - | {_goal(r, '%')} | {met} |"
+                f"| {r['scenario']} | {r['pct']:.2f} % of a core (median of {r['reps']}, "
+                f"{r.get('pct_min', r['pct']):.2f}-{r.get('pct_max', r['pct']):.2f}) | - | - | - | "
+                f"{_goal(r, '%')} | {met} |"
             )
         elif "ratio" in r:
             unit = "rows/s" if r["scenario"] == "bulk" else "req/s"
