@@ -25,7 +25,8 @@ def proc_info(reg: registry.Registration) -> list[str]:
                 f"status {p.status()}  threads {p.num_threads()}  rss {mem:.1f} MiB",
                 f"cpu {p.cpu_times().user + p.cpu_times().system:.2f}s  "
                 f"started {dt.datetime.fromtimestamp(p.create_time()):%Y-%m-%d %H:%M:%S}",
-                "cmd " + " ".join(p.cmdline())[:200],
+                # Servers forked by the standby show a title: one string, NUL-padded.
+                "cmd " + " ".join(part for part in p.cmdline() if part)[:200],
             ]
     except psutil.NoSuchProcess:
         return [f"pid {reg.pid}: no such process"]
