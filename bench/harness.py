@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import loadgen, report
-from bench.targets import Target, start_baseline, start_ours
+from bench.targets import Target, proc_cpu_seconds, start_baseline, start_ours
 
 Result = dict[str, Any]
 
@@ -106,8 +106,10 @@ def bench_write(work: Path, reps: int, duration: float) -> list[Result]:
 
 def bench_bulk(work: Path, reps: int, rows_per_call: int = 20_000) -> list[Result]:
     """Rows/s through ``insert-test-data`` vs ``executemany`` in this process,
-    same schema, same rows, one transaction per batch on both sides."""
-    from backend import store
+    same schema, same rows, one transaction per batch on both sides, alternating
+    who goes first. CPU per row: the server process's (decode, checks, sqlite)
+    against the baseline thread's own."""
+    from backend import registry, store
     from backend.client import Client
     from backend.commands.data import _bulk_sql, _padded
     from backend.demoload import LocalCaller
@@ -116,35 +118,52 @@ def bench_bulk(work: Path, reps: int, rows_per_call: int = 20_000) -> list[Resul
     with Client(area) as client:
         run_id = client.call("register-run", {"SYSTEM": "bench"}, "bulk")
         test_id = client.call("register-test", "bulk", "", run_id=run_id)
+        dbfname = f"{run_id % 10}.db"
+        (entry,) = registry.scan(area / ".servinfo", dbfname).entries
+        server_pid = entry.registration.pid
         base_dir = work / "bulk-baseline"
         with LocalCaller(base_dir) as local:
             local.call("register-run", {"SYSTEM": "bench"}, "bulk")
             base_test = local.call("register-test", "bulk", "", run_id=run_id)
-        conn = store.connect(base_dir / f"{run_id % 10}.db")
+        conn = store.connect(base_dir / dbfname)
+
+        def baseline(rows: list[list[Any]]) -> float:
+            t0 = time.thread_time()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(_bulk_sql(base_test, time.time()), _padded(rows))
+            conn.execute("COMMIT")
+            return time.thread_time() - t0
+
+        def ours(rows: list[list[Any]]) -> float:
+            c0 = proc_cpu_seconds(server_pid)
+            n = client.call("insert-test-data", test_id, rows, run_id=run_id)
+            assert n == len(rows)
+            return proc_cpu_seconds(server_pid) - c0
+
         rows_out: list[Result] = []
         try:
             for rep in range(reps):
-                rows = [["cat", f"v{rep}-{i}", float(i), float(i), 0.5, "ms"] for i in range(rows_per_call)]
-                t0 = time.perf_counter()
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany(_bulk_sql(base_test, time.time()), _padded(rows))
-                conn.execute("COMMIT")
-                rows_out.append({"scenario": "bulk", "target": "baseline", "rep": rep,
-                                 "rps": rows_per_call / (time.perf_counter() - t0),
-                                 "requests": rows_per_call, "cpu_us_per_req": None})
-                t0 = time.perf_counter()
-                n = client.call("insert-test-data", test_id, rows, run_id=run_id)
-                assert n == rows_per_call
-                rows_out.append({"scenario": "bulk", "target": "mtserve", "rep": rep,
-                                 "rps": rows_per_call / (time.perf_counter() - t0),
-                                 "requests": rows_per_call, "cpu_us_per_req": None})
+                order = [("baseline", baseline), ("mtserve", ours)]
+                if rep % 2:
+                    order.reverse()
+                for target, insert in order:
+                    rows = [["cat", f"{target}{rep}-{i}", float(i), float(i), 0.5, "ms"]
+                            for i in range(rows_per_call)]
+                    t0 = time.perf_counter()
+                    cpu = insert(rows)
+                    rows_out.append({"scenario": "bulk", "target": target, "rep": rep,
+                                     "rps": rows_per_call / (time.perf_counter() - t0),
+                                     "requests": rows_per_call,
+                                     "cpu_us_per_req": cpu * 1e6 / rows_per_call})
         finally:
             conn.close()
     from backend.area import Area
     from backend.config import load_settings
     from backend.control import stop_servers
+    from backend.standby import stop_standby
 
     stop_servers(Area.open(area), load_settings(area), timeout=10)
+    stop_standby(Area.open(area))
     return rows_out
 
 

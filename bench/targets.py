@@ -23,6 +23,14 @@ BENCH_ENV = {
 }
 
 
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of process ``pid``, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Target:
     name: str
@@ -38,11 +46,7 @@ class Target:
         return {"auth": protocol.auth_token(self.key, server_id, nonce)}
 
     def cpu_seconds(self) -> float:
-        """utime + stime of the server process, from /proc/PID/stat."""
-        with open(f"/proc/{self.pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        ticks = int(fields[11]) + int(fields[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
+        return proc_cpu_seconds(self.pid)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
