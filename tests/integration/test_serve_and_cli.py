@@ -11,6 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from backend import procs
 from backend.client import ping
 from tests.helpers import backend, entries, spawn_backend, wait_for
 
@@ -36,6 +37,8 @@ def test_serve_runs_two_dbs_restarts_crashes_and_stops_cleanly(area: Path) -> No
         wait_for(lambda: len(entries(area)) == 2, 15, what="two registrations")
         print(f"serve -> 2 registrations: {time.monotonic() - t0:.2f}s")
         assert {e.registration.dbfname for e in entries(area)} == {"main.db", "1.db"}
+        # Supervised servers count against max-server-procs like launched ones.
+        assert procs.count_area_servers(str(area)) == 2
         r = backend("list", "--area", str(area), "--json", check=True)
         listing = json.loads(r.stdout)
         assert {s["state"] for s in listing["servers"]} == {"RUNNING"}
