@@ -253,10 +253,8 @@ def _become_server(area: Area, dbfname: str, settings: Settings) -> NoReturn:
         from backend.server import run_server
 
         code = run_server(area, dbfname, settings, detached=True)
-    except BackendError:
-        code = 1  # run_server logged it to the server's log
     except BaseException:  # noqa: BLE001 - a fork must never return into the standby loop
-        code = 1
+        code = 1  # run_server logged a BackendError to the server's log
     finally:
         try:
             sys.stdout.flush()
