@@ -170,6 +170,12 @@ def count_area_servers(area_root: str) -> int:
     return n
 
 
+def server_title(area_root: str, dbfname: str, tail: str) -> str:
+    """The process title of a server whose command line does not say what it is
+    (forked by the standby, or spawned by ``backend serve``); ``server_of`` reads it."""
+    return f"backend server --area {area_root} --db {dbfname} {tail}"
+
+
 _TITLE = re.compile(r"\bbackend server --area (.+?) --db (\S+)")
 
 

@@ -26,7 +26,6 @@ which forks the new server from that warm state.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import select
 import signal
@@ -39,11 +38,10 @@ from typing import Any, NoReturn
 import msgpack
 import setproctitle
 
+from backend import procs
 from backend.area import Area, validate_dbfname
 from backend.config import Settings, coerce
 from backend.errors import BackendError
-
-log = logging.getLogger("backend.standby")
 
 REQUEST_TIMEOUT = 2.0  # seconds a launcher waits for a fork reply before spawning itself
 _CHECK_S = 2.0  # how often an idle standby looks whether its area still exists
@@ -55,10 +53,6 @@ def address(area: Area) -> str:
     """The abstract socket name of this user's standby for ``area``."""
     digest = hashlib.sha256(os.fsencode(os.path.realpath(area.root))).hexdigest()[:32]
     return f"\0mtserve-standby-{os.getuid()}-{digest}"
-
-
-def server_title(area: Area, dbfname: str) -> str:
-    return f"backend server --area {area.root} --db {dbfname} --detached"
 
 
 def _peer_uid(sock: socket.socket) -> int:
@@ -82,6 +76,24 @@ def _read_all(sock: socket.socket, limit: int) -> bytes:
 # -- launcher side --------------------------------------------------------------------
 
 
+def _ask(area: Area, message: dict[str, Any]) -> Any:
+    """Send ``message`` to this user's standby for ``area``; its reply, or None
+    when there is no standby, it is not ours, it is too slow or it garbles."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(REQUEST_TIMEOUT)
+    try:
+        sock.connect(address(area))
+        if _peer_uid(sock) != os.getuid():
+            return None  # someone else holds the name: never hand them our start
+        sock.sendall(msgpack.packb(message))
+        sock.shutdown(socket.SHUT_WR)
+        return msgpack.unpackb(_read_all(sock, _MAX_REQUEST))
+    except (OSError, ValueError, msgpack.UnpackException):
+        return None
+    finally:
+        sock.close()
+
+
 def request_server(area: Area, dbfname: str, settings: Settings) -> int | None:
     """Ask this user's standby for ``area`` to fork a server; its pid, or None.
 
@@ -89,83 +101,49 @@ def request_server(area: Area, dbfname: str, settings: Settings) -> int | None:
     """
     if settings.standby_timeout <= 0:
         return None
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(REQUEST_TIMEOUT)
-    try:
-        sock.connect(address(area))
-        if _peer_uid(sock) != os.getuid():
-            return None  # someone else holds the name: never hand them our start
-        sock.sendall(msgpack.packb({"op": "fork", "db": dbfname, "settings": settings.as_dict()}))
-        sock.shutdown(socket.SHUT_WR)
-        reply = msgpack.unpackb(_read_all(sock, _MAX_REQUEST))
-    except (OSError, ValueError, msgpack.UnpackException):
-        return None
-    finally:
-        sock.close()
+    reply = _ask(area, {"op": "fork", "db": dbfname, "settings": settings.as_dict()})
     pid = reply.get("pid") if isinstance(reply, dict) else None
     return pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 1 else None
 
 
 def stop_standby(area: Area) -> bool:
     """Ask this user's standby for ``area`` to exit now; True if one was there."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(REQUEST_TIMEOUT)
-    try:
-        sock.connect(address(area))
-        if _peer_uid(sock) != os.getuid():
-            return False
-        sock.sendall(msgpack.packb({"op": "exit"}))
-        sock.shutdown(socket.SHUT_WR)
-        return bool(msgpack.unpackb(_read_all(sock, _MAX_REQUEST)).get("exiting"))
-    except (OSError, ValueError, AttributeError, msgpack.UnpackException):
-        return False
-    finally:
-        sock.close()
+    reply = _ask(area, {"op": "exit"})
+    return isinstance(reply, dict) and reply.get("exiting") is True
 
 
 # -- server side ------------------------------------------------------------------------
 
 
-def fork_standby(area: Area, settings: Settings) -> int | None:
+def fork_standby(area: Area, settings: Settings) -> None:
     """Called by a launched server before it starts anything: leave a standby
-    behind unless this user's area already has one. Returns its pid, or None.
+    behind unless this user's area already has one.
 
     Double fork, so the standby is nobody's child (the server would never reap
     it) and has its own session.
     """
     if settings.standby_timeout <= 0:
-        return None
+        return
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         listener.bind(address(area))  # EADDRINUSE: a standby is already there
         listener.listen(16)
-        read_end, write_end = os.pipe()
         child = os.fork()
     except OSError:
         listener.close()
-        return None
+        return
     if child == 0:
         code = 0
         try:
-            os.close(read_end)
             os.setsid()
-            if os.fork() != 0:
-                os._exit(0)
-            os.write(write_end, struct.pack("i", os.getpid()))
-            os.close(write_end)
-            _serve(listener, area, settings.standby_timeout)
+            if os.fork() == 0:
+                _serve(listener, area, settings.standby_timeout)
         except BaseException:  # noqa: BLE001 - nothing may unwind into the server's code
             code = 1
         finally:
             os._exit(code)
     listener.close()
-    os.close(write_end)
     os.waitpid(child, 0)
-    try:
-        data = os.read(read_end, 4)
-    finally:
-        os.close(read_end)
-    return struct.unpack("i", data)[0] if len(data) == 4 else None
 
 
 def _serve(listener: socket.socket, area: Area, idle_timeout: float) -> None:
@@ -249,7 +227,7 @@ def _become_server(area: Area, dbfname: str, settings: Settings) -> NoReturn:
         for sig in (signal.SIGCHLD, signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
         os.chdir(area.root)
-        setproctitle.setproctitle(server_title(area, dbfname))
+        setproctitle.setproctitle(procs.server_title(str(area.root), dbfname, "--detached"))
         from backend.server import run_server
 
         code = run_server(area, dbfname, settings, detached=True)

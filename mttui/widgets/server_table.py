@@ -7,6 +7,9 @@ It never calls ``clear()`` (that would lose the cursor and the scroll offset).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
@@ -226,32 +229,29 @@ class ServerTable(DataTable[str | Text]):
         finally:
             self._frame_styles = None
 
-    @property
-    def rich_style(self) -> Style:
+    def _per_frame(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()``, once per frame inside render_lines; every time outside it."""
         memo = self._frame_styles
         if memo is None:
-            return super().rich_style
-        style = memo.get("rich_style")
-        if style is None:
-            style = memo["rich_style"] = super().rich_style
-        return style  # type: ignore[return-value]
+            return compute()
+        if key not in memo:
+            memo[key] = compute()
+        return memo[key]
+
+    @property
+    def rich_style(self) -> Style:
+        return self._per_frame("rich_style", lambda: super(ServerTable, self).rich_style)  # type: ignore[no-any-return]
 
     @property
     def background_colors(self) -> tuple[Color, Color]:
-        memo = self._frame_styles
-        if memo is None:
-            return super().background_colors
-        colors = memo.get("background_colors")
-        if colors is None:
-            colors = memo["background_colors"] = super().background_colors
-        return colors  # type: ignore[return-value]
+        return self._per_frame(  # type: ignore[no-any-return]
+            "background_colors", lambda: super(ServerTable, self).background_colors
+        )
 
     def _get_row_style(self, row_index: int, base_style: Style) -> Style:
-        memo = self._frame_styles
-        if memo is None or row_index < self.fixed_rows or not self.zebra_stripes:
+        if row_index < self.fixed_rows or not self.zebra_stripes:
             return super()._get_row_style(row_index, base_style)  # also the header (-1)
         component = "datatable--odd-row" if row_index % 2 else "datatable--even-row"
-        style = memo.get(component)
-        if style is None:
-            style = memo[component] = self.get_component_styles(component).rich_style
-        return style  # type: ignore[return-value]
+        return self._per_frame(  # type: ignore[no-any-return]
+            component, lambda: self.get_component_styles(component).rich_style
+        )

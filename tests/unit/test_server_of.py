@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from backend.procs import server_of
+from backend.procs import server_of, server_title
 
 
 @pytest.mark.parametrize(
@@ -25,3 +25,9 @@ from backend.procs import server_of
 def test_server_of(cmdline: list[str], expected: tuple[str, str] | None) -> None:
     want = None if expected is None else (os.path.realpath(expected[0]), expected[1])
     assert server_of(cmdline) == want
+
+
+@pytest.mark.parametrize("tail", ["--detached", "(supervised)"])
+def test_server_of_reads_the_titles_server_title_writes(tail: str) -> None:
+    title = server_title("/a b/x", "3.db", tail)
+    assert server_of([title, "", ""]) == (os.path.realpath("/a b/x"), "3.db")
