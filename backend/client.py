@@ -215,6 +215,7 @@ class Client:
         self._clock, self._sleep = clock, sleep
         self._conns: dict[str, Connection] = {}
         self._key: bytes | None = None
+        self._identity: str | None = None
         self.last_server: str | None = None
         # Set by _choose: another host's fresh registrations own the db (no start here).
         self._hold: Any = None
@@ -235,6 +236,13 @@ class Client:
         if self._key is None:
             self._key = self.area.key()
         return self._key
+
+    @property
+    def identity(self) -> str:
+        """This area's identity (``Area.identity``), compared with each server's."""
+        if self._identity is None:
+            self._identity = self.area.identity(self.key)
+        return self._identity
 
     # -- public API ----------------------------------------------------------
 
@@ -312,10 +320,12 @@ class Client:
         if not conn.server_id or not conn.nonce:
             raise ProtocolError("no nonce from the server's ping")
         token = protocol.auth_token(self.key, conn.server_id, conn.nonce)
+        # "area" lets the server refuse a client of another area (wrong_area).
         if len(protocol.encode(wire)) <= protocol.PRE_AUTH_MAX_FRAME - 256:
-            wire[3] = {**(wire[3] or {}), "auth": token}
+            wire[3] = {**(wire[3] or {}), "auth": token, "area": self.identity}
         else:
-            resp = conn.request(["auth", None, [], {"auth": token}], timeout)
+            auth = {"auth": token, "area": self.identity}
+            resp = conn.request(["auth", None, [], auth], timeout)
             if resp.status != protocol.OK:
                 raise RemoteError("unauthorized", f"the area key does not match the server's ({self.area.key_path})")
         conn.authenticated = True
@@ -414,6 +424,13 @@ class Client:
                 self._maybe_remove(entry, now)
                 continue
             unanswered.pop()
+            theirs = result.meta.get("area")
+            if theirs is not None and theirs != self.identity:
+                # A copied (cp -a) or forged registration: a live server of another
+                # area. Skipped: never removed, never signalled, never authenticated to.
+                conn.close()
+                last_failure = f"{reg.name}: serves another area"
+                continue
             if result.sstate != protocol.RUNNING:
                 conn.close()
                 starting = starting or result.sstate == protocol.STARTING

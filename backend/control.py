@@ -54,29 +54,42 @@ def stop_server(
     except TransportError as exc:
         result.outcome = f"not reachable ({exc}); not stopped"
         return result
+    not_ours = ""
     try:
         pong = conn.ping(settings.ping_timeout)
         if not pong.matches(reg.server_id):
             result.outcome = f"answers server-id {pong.server_id}, not {reg.server_id}: not stopped"
             return result
+        key = area.key()
+        theirs = pong.meta.get("area")
+        if theirs is not None and theirs != area.identity(key):
+            # A registration copied from another area: its server is not ours to stop.
+            result.outcome = "serves another area (a copied or forged registration): not stopped"
+            return result
         confirmed = True
         if pong.sstate == protocol.SHUTTING_DOWN:
             sent = "already shutting down"
         else:
-            token = protocol.auth_token(area.key(), reg.server_id, conn.nonce or "")
+            token = protocol.auth_token(key, reg.server_id, conn.nonce or "")
             resp = conn.request(["stop", None, [], {"auth": token}], settings.ping_timeout)
             if resp.status != protocol.OK:
                 sent = f"stop refused ({resp.errmsg})"
+                if resp.error_code in ("unauthorized", "wrong_area"):
+                    # Our key is not its key: "not ours", so no SIGTERM fallback either.
+                    not_ours = sent
             else:
                 sent = "stop sent"
     except (TransportError, ProtocolError) as exc:
         sent = f"stop failed ({exc})"
     finally:
         conn.close()
+    if not_ours:
+        result.outcome = f"{not_ours}: not ours, not stopped"
+        return result
     if _wait_gone(entry.path, reg.server_id, timeout):
         result.stopped, result.outcome = True, f"stopped ({sent})"
         return result
-    if allow_sigterm and procs.terminate_if_ours(reg, confirmed):
+    if allow_sigterm and procs.terminate_if_ours(area.root, reg, confirmed):
         if _wait_gone(entry.path, reg.server_id, timeout):
             result.stopped, result.outcome = True, f"stopped by SIGTERM ({sent}, then no exit)"
             return result

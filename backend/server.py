@@ -59,6 +59,7 @@ class Server:
         self.host = settings.host
         self.port = 0
         self.key: bytes = b""
+        self.identity = ""  # Area.identity: which area this server serves
         self.reg_path: Path | None = None
         self.exit_reason = ""
         self._stop = asyncio.Event()
@@ -88,6 +89,7 @@ class Server:
         self.area.ensure_dirs()
         self._check_bind_allowed()
         self.key = self.area.key()
+        self.identity = self.area.identity(self.key)
         declined = await self._startup_scan()
         if declined:
             log.info("%s", declined)
@@ -369,8 +371,14 @@ class Server:
                 {
                     "sstate": self.state, "sload": self.inflight, "nonce": session.nonce,
                     "dbfname": self.dbfname, "pid": self.pid, "started": self.started,
+                    "area": self.identity,
                 },
             ]
+        if req.meta and "area" in req.meta and req.meta["area"] != self.identity:
+            # A client of another area (a copied or forged registration led it here).
+            return protocol.error_wire(
+                "wrong_area", "this server serves another area; rescan .servinfo", self.meta()
+            )
         if not session.authenticated:
             token = req.meta.get("auth") if req.meta else None
             if not protocol.check_auth(self.key, self.server_id, session.nonce, token):
