@@ -36,6 +36,7 @@ class Settings:
     num_run_dbs: int = 10
     max_frame: int = 1048576
     frame_deadline: float = 10.0
+    auth_deadline: float = 5.0
     host: str = "127.0.0.1"
     lowport: int = 32768
     # Not in SPEC §6; ours (docs/config.md).
@@ -58,7 +59,7 @@ _FIELD_TYPES: dict[str, type] = {f.name: f.type for f in fields(Settings)}  # ty
 _TYPE_BY_NAME = {"float": float, "int": int, "str": str}
 _POSITIVE = {
     "heartbeat", "stale_after", "idle_timeout", "ping_timeout", "call_deadline",
-    "max_frame", "frame_deadline", "max_servers", "num_run_dbs", "drain_timeout",
+    "max_frame", "frame_deadline", "auth_deadline", "max_servers", "num_run_dbs", "drain_timeout",
     "request_timeout",
 }
 _JOURNAL_MODES = ("auto", "wal", "delete")

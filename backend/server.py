@@ -21,6 +21,7 @@ import asyncio
 import errno
 import logging
 import os
+import resource
 import secrets
 import signal
 import time
@@ -30,11 +31,13 @@ from typing import Any
 import psutil
 
 from backend import api, procs, protocol, registry, rules
+from backend.admission import NOFILE_CEILING, SWEEP_DELAY, Admission, caps_for, raise_fd_limit
 from backend.area import Area, dbfname_for_run_id
 from backend.client import PingResult, aping
 from backend.config import Settings
 from backend.dbworker import DbWorker
 from backend.errors import BackendError, CommandError, ConfigError, RegistryError
+from backend.ratelimit import RateLimit
 from backend.session import Session
 from backend.store import Call, Outcome, Store
 
@@ -68,6 +71,11 @@ class Server:
         self._db: DbWorker | None = None
         self._more_requested_at = 0.0
         self._emfile_logged_at = -1e9
+        fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        self._sweep_pending = False
+        self.admission: Admission[Session] = Admission(*caps_for(
+            fd_limit if fd_limit != resource.RLIM_INFINITY else NOFILE_CEILING
+        ))
 
     # -- public --------------------------------------------------------------
 
@@ -96,7 +104,7 @@ class Server:
             return EXIT_DECLINED
         listener = await asyncio.start_server(
             self._on_connection, self.settings.host, self.settings.port or 0,
-            reuse_address=True, backlog=1024,
+            reuse_address=True, backlog=4096,  # kernel clamps to somaxconn
         )
         self.port = listener.sockets[0].getsockname()[1]
         try:
@@ -353,11 +361,29 @@ class Server:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         session = Session(self, reader, writer)
+        peer = writer.get_extra_info("peername")
+        admitted, drop = self.admission.admit(session, str(peer[0]) if peer else "?")
+        for old in drop:  # the oldest unauthenticated connection makes room
+            old.abort()
+        if self.admission.over and not self._sweep_pending:
+            self._sweep_pending = True
+            asyncio.get_running_loop().call_later(SWEEP_DELAY, self._sweep)
+        if not admitted:  # every connection is authenticated and the table is full
+            log.warning("WARNING: refusing a connection: %d connections open",
+                        self.admission.total, extra={"rate_limited": True})
+            writer.transport.abort()
+            return
         self._sessions.add(session)
         try:
             await session.serve()
         finally:
             self._sessions.discard(session)
+            self.admission.closed(session)
+
+    def _sweep(self) -> None:
+        self._sweep_pending = False
+        for old in self.admission.excess():
+            old.abort()
 
     def dispatch(self, session: Session, obj: Any) -> list[Any] | asyncio.Future[list[Any]]:
         """One decoded request -> a response (now) or a future response."""
@@ -480,6 +506,7 @@ def setup_logging(area: Area, dbfname: str, *, echo: bool) -> Path:
     handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
     handler.setFormatter(fmt)
+    handler.addFilter(RateLimit())
     root = logging.getLogger("backend")
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
@@ -487,6 +514,7 @@ def setup_logging(area: Area, dbfname: str, *, echo: bool) -> Path:
     if echo:
         stream = logging.StreamHandler()
         stream.setFormatter(fmt)
+        stream.addFilter(handler.filters[0])
         root.addHandler(stream)
     return path
 
@@ -500,6 +528,7 @@ def run_server(
     ``echo`` copies log lines to stderr (foreground ``backend server``).
     """
     area.ensure_dirs()
+    raise_fd_limit()
     path = setup_logging(area, dbfname, echo=echo and not detached)
     if detached:
         # Launched servers have no terminal: stray output goes to our own log.

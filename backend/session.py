@@ -5,7 +5,11 @@ that same order (a FIFO of futures, written from done-callbacks as soon as an
 answer and every answer before it are ready); a frame must arrive whole within
 ``frame-deadline`` of its first byte, while an idle connection has no deadline;
 a session with ``MAX_PIPELINE`` answers outstanding stops reading until they
-drain.
+drain; a connection that has not authenticated within ``auth-deadline`` of its
+accept is closed (``admission``: idle unauthenticated floods); every
+``FRAMES_PER_TURN`` frames the session yields to the loop and waits for its
+socket's buffer to drain, so one pipelining client cannot monopolise the loop
+(issue 12 item 2: fair service, back-pressure on a peer that does not read).
 """
 
 from __future__ import annotations
@@ -18,14 +22,19 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from backend import protocol
-from backend.errors import ProtocolError
+from backend.errors import FrameTooLarge, ProtocolError
 
 if TYPE_CHECKING:
     from backend.server import Server
 
 log = logging.getLogger("backend.server")
+_LIMITED = {"rate_limited": True}  # logsetup.RateLimit: one line per cause per interval
 
-MAX_PIPELINE = 256
+MAX_PIPELINE = 32
+"""Answers a connection may have outstanding (in flight or waiting for an earlier
+one) before its socket is no longer read."""
+FRAMES_PER_TURN = 8
+"""Frames dispatched in a row before yielding to other connections."""
 
 
 class Session:
@@ -43,23 +52,37 @@ class Session:
         self._drained = asyncio.Event()
         self._drained.set()
         self._closing = False
+        self.auth_by = time.monotonic() + server.settings.auth_deadline
 
     def authenticate(self) -> None:
         self.authenticated = True
         self.decoder.max_frame = self.server.settings.max_frame
+        self.server.admission.authenticated(self)
+
+    def abort(self) -> None:
+        """Drop the connection now (admission made room for a newer one)."""
+        self._closing = True
+        self.writer.transport.abort()
 
     async def serve(self) -> None:
         deadline = self.server.settings.frame_deadline
         frame_started = 0.0
+        turn = 0
         try:
             while not self._closing:
                 try:
                     obj = self.decoder.next()
                 except ProtocolError as exc:
-                    log.info("closing connection: %s", exc)
+                    log.info("closing connection: %s", exc, extra=_LIMITED)
+                    if isinstance(exc, FrameTooLarge):
+                        # Say why before closing: the peer learns the cap instead of
+                        # resending into a reset connection (issue 12 item 8).
+                        self._emit(protocol.error_wire("too_large", str(exc), self.server.meta()))
                     return
                 if obj is not None:
                     frame_started = time.monotonic() if self.decoder.pending else 0.0
+                    if not self.authenticated:
+                        self.server.admission.spoke(self)
                     try:
                         answer = self.server.dispatch(self, obj)
                     except Exception:
@@ -70,19 +93,32 @@ class Session:
                             "bad_request", "the request could not be processed", self.server.meta()
                         )
                     self._emit(answer)
+                    turn += 1
                     if len(self.pending) >= MAX_PIPELINE:
                         await self._wait_flushed()
+                    elif turn >= FRAMES_PER_TURN:
+                        turn = 0
+                        await asyncio.sleep(0)  # let other connections have a turn
+                        await self.writer.drain()  # and stop while our peer does not read
                     continue
+                turn = 0
                 await self.writer.drain()
+                timeout: float | None = None
                 if self.decoder.pending:
                     if not frame_started:
                         frame_started = time.monotonic()
-                    timeout: float | None = frame_started + deadline - time.monotonic()
-                    if timeout is not None and timeout <= 0:
-                        log.info("closing connection: frame not complete within %gs", deadline)
+                    timeout = frame_started + deadline - time.monotonic()
+                    if timeout <= 0:
+                        log.info("closing connection: frame not complete within %gs", deadline,
+                                 extra=_LIMITED)
                         return
-                else:
-                    timeout = None
+                if not self.authenticated:
+                    auth_left = self.auth_by - time.monotonic()
+                    if auth_left <= 0:
+                        log.info("closing connection: not authenticated within %gs",
+                                 self.server.settings.auth_deadline, extra=_LIMITED)
+                        return
+                    timeout = auth_left if timeout is None else min(timeout, auth_left)
                 if timeout is None:
                     # Idle between frames: no deadline, and no wait_for wrapper on
                     # the hot path of every request.
@@ -91,8 +127,7 @@ class Session:
                     try:
                         data = await asyncio.wait_for(self.reader.read(262144), timeout)
                     except TimeoutError:
-                        log.info("closing connection: frame not complete within %gs", deadline)
-                        return
+                        continue  # the checks above say which deadline passed
                 if not data:
                     await self._wait_flushed()
                     return
