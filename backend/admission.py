@@ -9,7 +9,8 @@ connect. The rules:
 - at most ``max_total`` connections in all, below the fd limit so that the
   registration, the db files and the log always find an fd;
 - at most ``max_unauth`` connections that have not authenticated, and at most
-  ``max_unauth_per_peer`` of them from one peer address;
+  ``max_unauth_per_peer`` of them from one peer address (not for loopback peers:
+  every local user is 127.0.0.1, so there a per-peer cap is only a lower total);
 - when a cap is exceeded, the OLDEST unauthenticated connections that have sent
   nothing yet are dropped, then the oldest that have: a legitimate client pings
   at once and authenticates within a round trip of connecting, so it is among
@@ -31,15 +32,21 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-RESERVED_FDS = 64
+ACCEPT_BATCH = 32
+"""Connections accepted per loop wakeup (asyncio's ``backlog``)."""
+RESERVED_FDS = 64 + 3 * ACCEPT_BATCH
 """fds kept free of connections: stdio, log, registration (touch, verify), the db
-with its -wal/-shm/-journal, the rank check's pings, the launcher's pipes."""
+with its -wal/-shm/-journal, the rank check's pings, the launcher's pipes; and
+accept batches: a batch's fds exist before the connections it pushes out are
+closed (one loop iteration later), and the sweep may lag by another batch."""
 MAX_UNAUTH = 4096
 """Idle connections cost the server a few kB each; what they must not take is the
 fds. Evicting early gains nothing while fds are plentiful: the flood reconnects at
 once, and that churn (accepts, a full accept queue, SYN retries of 1 s for everyone)
 hurts legitimate clients more than idle sockets do. The auth deadline ends them."""
 NOFILE_CEILING = 1 << 20
+LISTEN_BACKLOG = 4096
+"""The kernel's queue of connections not yet accepted."""
 SWEEP_DELAY = 0.05
 """Seconds between exceeding an unauthenticated cap and enforcing it: a few
 loop iterations, enough for connections accepted in one batch to be read."""
@@ -88,7 +95,8 @@ class Admission(Generic[C]):
         return len(self._unauth)
 
     def admit(self, conn: C, peer: str) -> tuple[bool, list[C]]:
-        """A new (unauthenticated) connection from ``peer``: (admitted, connections
+        """A new (unauthenticated) connection from ``peer`` ("" for loopback, which
+        no per-peer cap applies to): (admitted, connections
         to close now). Only the hard cap (``max_total``) acts here; not admitted:
         close ``conn`` itself. The unauthenticated caps act in ``excess``."""
         drop: list[C] = []
@@ -99,7 +107,8 @@ class Admission(Generic[C]):
             self.closed(drop[0])
         self._all.add(conn)
         self._unauth[conn] = peer
-        self._per_peer[peer] += 1
+        if peer:
+            self._per_peer[peer] += 1
         return True, drop
 
     @property
@@ -157,6 +166,8 @@ class Admission(Generic[C]):
         return out
 
     def _uncount(self, peer: str) -> None:
+        if not peer:
+            return
         self._per_peer[peer] -= 1
         if self._per_peer[peer] <= 0:
             del self._per_peer[peer]

@@ -31,7 +31,9 @@ from typing import Any
 import psutil
 
 from backend import api, procs, protocol, registry, rules
-from backend.admission import NOFILE_CEILING, SWEEP_DELAY, Admission, caps_for, raise_fd_limit
+from backend.admission import (
+    ACCEPT_BATCH, LISTEN_BACKLOG, NOFILE_CEILING, SWEEP_DELAY, Admission, caps_for, raise_fd_limit,
+)
 from backend.area import Area, dbfname_for_run_id
 from backend.client import PingResult, aping
 from backend.config import Settings
@@ -102,10 +104,17 @@ class Server:
         if declined:
             log.info("%s", declined)
             return EXIT_DECLINED
+        # asyncio accepts up to ``backlog`` connections per wakeup, all before any
+        # of them is read or any dropped one's fd is released. A small batch lets a
+        # client's ping be read (and evicted fds be freed) between batches; the
+        # kernel's queue is then made long again (LISTEN_BACKLOG).
         listener = await asyncio.start_server(
             self._on_connection, self.settings.host, self.settings.port or 0,
-            reuse_address=True, backlog=4096,  # kernel clamps to somaxconn
+            reuse_address=True, backlog=ACCEPT_BATCH,
         )
+        for tsock in listener.sockets:
+            with tsock.dup() as sock:
+                sock.listen(LISTEN_BACKLOG)  # the kernel clamps it to somaxconn
         self.port = listener.sockets[0].getsockname()[1]
         try:
             self._db = DbWorker(loop, self._open_store)
@@ -362,7 +371,10 @@ class Server:
     ) -> None:
         session = Session(self, reader, writer)
         peer = writer.get_extra_info("peername")
-        admitted, drop = self.admission.admit(session, str(peer[0]) if peer else "?")
+        address = str(peer[0]) if peer else ""
+        admitted, drop = self.admission.admit(
+            session, "" if procs.is_loopback_address(address) else address
+        )
         for old in drop:  # the oldest unauthenticated connection makes room
             old.abort()
         if self.admission.over and not self._sweep_pending:

@@ -27,7 +27,6 @@ import json
 import os
 import resource
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -147,12 +146,12 @@ def _low_fd_limit() -> None:
 def start_server(area: Path) -> tuple[subprocess.Popen[bytes], registry.Registration]:
     """A foreground server whose soft fd limit is 1024 when it starts."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MTSERVE_")}
-    log = open(area / "server-stderr.txt", "wb")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "backend", "server", "--area", str(area), "--db", "main.db",
-         "--idle-timeout", "600"],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, preexec_fn=_low_fd_limit,
-    )
+    with open(area / "server-stderr.txt", "wb") as log:  # the child keeps its own copy
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "backend", "server", "--area", str(area), "--db", "main.db",
+             "--idle-timeout", "600"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, preexec_fn=_low_fd_limit,
+        )
     end = time.monotonic() + 30
     while time.monotonic() < end:
         if proc.poll() is not None:
