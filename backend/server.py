@@ -30,10 +30,7 @@ from typing import Any
 
 import psutil
 
-from backend import api, procs, protocol, registry, rules
-from backend.admission import (
-    ACCEPT_BATCH, LISTEN_BACKLOG, NOFILE_CEILING, SWEEP_DELAY, Admission, caps_for, raise_fd_limit,
-)
+from backend import admission, api, procs, protocol, registry, rules
 from backend.area import Area, dbfname_for_run_id
 from backend.client import PingResult, aping
 from backend.config import Settings
@@ -75,8 +72,8 @@ class Server:
         self._emfile_logged_at = -1e9
         fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         self._sweep_pending = False
-        self.admission: Admission[Session] = Admission(*caps_for(
-            fd_limit if fd_limit != resource.RLIM_INFINITY else NOFILE_CEILING
+        self.admission: admission.Admission[Session] = admission.Admission(*admission.caps_for(
+            fd_limit if fd_limit != resource.RLIM_INFINITY else admission.NOFILE_CEILING
         ))
 
     # -- public --------------------------------------------------------------
@@ -107,14 +104,14 @@ class Server:
         # asyncio accepts up to ``backlog`` connections per wakeup, all before any
         # of them is read or any dropped one's fd is released. A small batch lets a
         # client's ping be read (and evicted fds be freed) between batches; the
-        # kernel's queue is then made long again (LISTEN_BACKLOG).
+        # kernel's queue is then made long again (admission.LISTEN_BACKLOG).
         listener = await asyncio.start_server(
             self._on_connection, self.settings.host, self.settings.port or 0,
-            reuse_address=True, backlog=ACCEPT_BATCH,
+            reuse_address=True, backlog=admission.ACCEPT_BATCH,
         )
         for tsock in listener.sockets:
             with tsock.dup() as sock:
-                sock.listen(LISTEN_BACKLOG)  # the kernel clamps it to somaxconn
+                sock.listen(admission.LISTEN_BACKLOG)  # the kernel clamps it to somaxconn
         self.port = listener.sockets[0].getsockname()[1]
         try:
             self._db = DbWorker(loop, self._open_store)
@@ -379,7 +376,7 @@ class Server:
             old.abort()
         if self.admission.over and not self._sweep_pending:
             self._sweep_pending = True
-            asyncio.get_running_loop().call_later(SWEEP_DELAY, self._sweep)
+            asyncio.get_running_loop().call_later(admission.SWEEP_DELAY, self._sweep)
         if not admitted:  # every connection is authenticated and the table is full
             log.warning("WARNING: refusing a connection: %d connections open",
                         self.admission.total, extra={"rate_limited": True})
@@ -540,7 +537,7 @@ def run_server(
     ``echo`` copies log lines to stderr (foreground ``backend server``).
     """
     area.ensure_dirs()
-    raise_fd_limit()
+    admission.raise_fd_limit()
     path = setup_logging(area, dbfname, echo=echo and not detached)
     if detached:
         # Launched servers have no terminal: stray output goes to our own log.
