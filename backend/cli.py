@@ -272,7 +272,11 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def _wait_registered(area: Area, dbfname: str, pid: int | None, timeout: float) -> registry.Entry | None:
+    """The registration of launched server ``pid``; CliError at once with its
+    reason if it exits first (issue 12 item 5), None after ``timeout``."""
     import psutil
+
+    from backend.launcher import early_exit
 
     end = time.monotonic() + timeout
     delay = 0.01
@@ -280,8 +284,13 @@ def _wait_registered(area: Area, dbfname: str, pid: int | None, timeout: float) 
         for e in registry.scan(area.servinfo_dir, dbfname).entries:
             if e.registration.pid == pid:
                 return e
-        if pid is not None and not psutil.pid_exists(pid):
-            return None
+        if pid is not None:
+            reason = early_exit(area, dbfname, pid)
+            if reason:
+                raise CliError(reason)
+            if not psutil.pid_exists(pid):
+                raise CliError(f"server pid {pid} exited without registering "
+                               f"(see {area.log_path(dbfname, pid)})")
         time.sleep(delay)
         delay = min(delay * 2, 0.2)
     return None

@@ -31,6 +31,7 @@ from backend.area import Area, dbfname_for_run_id
 from backend.config import Settings, load_settings
 from backend.errors import (
     BackendError,
+    ConfigError,
     ConnectError,
     NoServerError,
     ProtocolError,
@@ -193,6 +194,12 @@ def _default_launch(area: Area, dbfname: str, settings: Settings) -> Any:
     return start_server(area, dbfname, settings)
 
 
+def _early_exit(area: Area, dbfname: str, pid: int) -> str | None:
+    from backend.launcher import early_exit
+
+    return early_exit(area, dbfname, pid)
+
+
 class Client:
     """Calls database commands on an area's servers, starting one when needed.
 
@@ -345,6 +352,7 @@ class Client:
 
     def _connect(self, dbfname: str, end: float, last_failure: str, budget: float) -> Connection:
         delay = 0.01
+        launched: list[int] = []
         while True:
             found, starting, last_failure = self._choose(dbfname, end, last_failure)
             if found is not None:
@@ -355,14 +363,26 @@ class Client:
                 last_failure = self._hold.message
                 if self._hold.unreachable:  # waiting cannot help: say so now
                     raise NoServerError(f"{self._hold.message} (area {self.area.root})")
+            for pid in launched:
+                # A server we launched died before registering: its reason is the
+                # error of this call, now (issue 12 item 5), not a deadline later.
+                reason = _early_exit(self.area, dbfname, pid)
+                if reason:
+                    raise NoServerError(f"cannot start a server for {dbfname} in area "
+                                        f"{self.area.root}: {reason}")
             if self._clock() >= end:
                 raise self._no_server(dbfname, last_failure, budget)
             if not starting and self._launch is not None and self._hold is None:
                 try:
                     outcome = self._launch(self.area, dbfname, self.settings)
+                except ConfigError:
+                    raise  # the area itself is unusable (cannot create .servinfo, ...): say so now
                 except BackendError as exc:
                     last_failure = f"cannot start a server: {exc}"
                 else:
+                    pid = getattr(outcome, "pid", None)
+                    if isinstance(pid, int):
+                        launched.append(pid)
                     if getattr(outcome, "started", False):
                         delay = 0.01
                     elif getattr(outcome, "reason", None) and last_failure == "no registration":

@@ -235,6 +235,18 @@ def prove_local_server(area_root: str | os.PathLike[str], reg: Registration) -> 
     return proc
 
 
+def serves_another_area(area_root: str | os.PathLike[str], reg: Registration) -> bool:
+    """A local registration whose live process is a server of another area or db
+    (a registration copied by ``cp -a`` or forged): it must not count as one of ours."""
+    if not is_this_host(reg):
+        return False
+    try:
+        found = server_of(psutil.Process(reg.pid).cmdline())
+    except (psutil.Error, OSError):
+        return False
+    return found is not None and found != (os.path.realpath(area_root), reg.dbfname)
+
+
 def terminate_if_ours(
     area_root: str | os.PathLike[str], reg: Registration, server_id_confirmed: bool
 ) -> bool:

@@ -509,7 +509,8 @@ def setup_logging(area: Area, dbfname: str, *, echo: bool) -> Path:
     path = area.log_path(dbfname, os.getpid())
     # Not logging.FileHandler: it follows a symlink planted at the (predictable) name.
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        # 0600: logs name keys, values and paths of the data (issue 12 item 13).
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
         raise ConfigError(f"cannot open log {path}: {exc.strerror}") from exc
     handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))

@@ -81,12 +81,18 @@ def connect(
 ) -> sqlite3.Connection:
     """Open (creating if needed) the db at ``path`` with our pragmas and schema."""
     mode = choose_journal_mode(path, journal_mode)
+    # A new db is created 0600 (issue 12 item 13: the data is as secret as the key).
+    # sqlite gives -wal/-shm/-journal the db file's mode, so they follow. Not
+    # open()+chmod: no code of ours opens a db file outside sqlite.
+    old_umask = os.umask(0o077)
     try:
         conn = sqlite3.connect(
             path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open {path}: {exc}") from exc
+    finally:
+        os.umask(old_umask)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         got = conn.execute(f"PRAGMA journal_mode = {mode}").fetchone()[0]

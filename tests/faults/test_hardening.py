@@ -8,15 +8,24 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
+import pytest
 
 from backend import procs, protocol, registry
 from backend.area import Area
 from backend.client import Client, Connection
 from tests.faults.util import authed, start_server, stop_proc
-from tests.helpers import backend, entries, make_area, wait_for
+from tests.helpers import backend, entries, kill_area_processes, make_area, wait_for
+
+
+@pytest.fixture(autouse=True)
+def _reap_everything_under_tmp_path(tmp_path: Path) -> Iterator[None]:
+    """These tests make several areas under tmp_path: reap their servers and standbys."""
+    yield
+    kill_area_processes(tmp_path)
 
 # -- item 4: never signal a process that is not a server of the area given ------------------
 
@@ -107,3 +116,99 @@ def test_stop_of_a_real_server_still_falls_back_to_sigterm_when_proven(area: Pat
         os.kill(proc.pid, signal.SIGCONT)
         assert stop_proc(proc) == 0
     wait_for(lambda: not entries(area), 10, what="file removed")
+
+
+# -- item 3: a symlink at a db file is refused, nothing outside .mtdb/ is opened -------------
+
+
+def test_symlink_at_a_db_file_is_refused_with_its_path(tmp_path: Path) -> None:
+    for planted in ("main.db", "main.db-wal"):
+        area = make_area(tmp_path / f"a-{planted}")
+        (area / ".mtdb").mkdir()
+        victim = tmp_path / f"victim-{planted}"
+        (area / ".mtdb" / planted).symlink_to(victim)
+        t0 = time.monotonic()
+        r = backend("call", "--area", str(area), "--deadline", "20", "set-var", "x", "1")
+        assert r.returncode == 1, r
+        assert time.monotonic() - t0 < 10, "the cause did not reach the caller at once"
+        err = r.stderr.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+        assert f".mtdb/{planted}" in err and "symbolic link" in err, err
+        assert not victim.exists() and not list(tmp_path.glob(f"victim-{planted}*"))
+        # --direct and a run db's cross-check of main.db refuse it too
+        r = backend("call", "--area", str(area), "--direct", "get-var", "x")
+        assert r.returncode == 1 and "symbolic link" in r.stderr, r.stderr
+        assert not victim.exists()
+
+
+# -- item 5 (and issue 13 item 9): launcher failures reach the caller at once ----------------
+
+
+def test_launcher_failure_reaches_the_caller_at_once(tmp_path: Path) -> None:
+    # logs/ is a link to somewhere else: the real cause, not "no registration"
+    area = make_area(tmp_path / "a")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (area / "logs").symlink_to(elsewhere)
+    t0 = time.monotonic()
+    r = backend("call", "--area", str(area), "--deadline", "5", "set-var", "a", "b")
+    assert time.monotonic() - t0 < 3
+    assert r.returncode == 1 and "logs" in r.stderr and "symbolic link" in r.stderr, r.stderr
+    assert list(elsewhere.iterdir()) == []
+    # a server that exits at once (its db cannot be opened): its reason, at once
+    area = make_area(tmp_path / "b")
+    (area / ".mtdb").mkdir(mode=0o700)
+    (area / ".mtdb" / "main.db").mkdir()  # a directory where the db file should be
+    for args in (("call", "--area", str(area), "--deadline", "20", "set-var", "a", "b"),
+                 ("start", "--area", str(area), "--db", "main.db")):
+        t0 = time.monotonic()
+        r = backend(*args)
+        assert time.monotonic() - t0 < 5, args
+        assert r.returncode == 1 and "main.db" in r.stderr and "not a regular file" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_unwritable_area_fails_at_once_with_its_real_cause(tmp_path: Path) -> None:
+    """Issue 13 item 9: `chattr +i` on the area (root), else a read-only directory
+    (which binds a non-root user only)."""
+    area = make_area(tmp_path / "ro")
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(area)], capture_output=True).returncode != 0:
+            pytest.skip("chattr +i is not available here")
+        undo = ["chattr", "-i", str(area)]
+        cause = "Operation not permitted"
+    else:
+        area.chmod(0o555)
+        undo = ["chmod", "755", str(area)]
+        cause = "Permission denied"
+    try:
+        for args in (("call", "--area", str(area), "get-var", "x"),
+                     ("call", "--area", str(area), "set-var", "x", "1"),
+                     ("start", "--area", str(area), "--db", "main.db")):
+            t0 = time.monotonic()
+            r = backend(*args)
+            assert time.monotonic() - t0 < 1.5, args
+            assert r.returncode == 1, r
+            assert f"cannot create {area}/.servinfo: {cause}" in r.stderr, r.stderr
+            assert len(r.stderr.strip().splitlines()) == 1
+    finally:
+        subprocess.run(undo, check=True)
+
+
+# -- item 13: data files are private -----------------------------------------------------------
+
+
+def test_db_and_log_files_are_private_at_umask_022(area: Path) -> None:
+    proc, entry = start_server(area, preexec=lambda: os.umask(0o022))
+    try:
+        with Client(area, launch=None) as c:
+            c.call("set-var", "secret", "value")
+        files = [area / ".mtdb" / n for n in ("main.db", "main.db-wal", "main.db-shm")]
+        files.append(area / "logs" / f"server-main.db-{proc.pid}.log")
+        for f in files:
+            assert f.stat().st_mode & 0o777 == 0o600, (f, oct(f.stat().st_mode))
+        for d in (area / ".mtdb", area / "logs"):
+            assert d.stat().st_mode & 0o777 == 0o700, d
+        assert (area / ".servinfo" / entry.name).stat().st_mode & 0o004  # readable: no secret
+    finally:
+        assert stop_proc(proc) == 0
