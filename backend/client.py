@@ -380,9 +380,9 @@ class Client:
                 except BackendError as exc:
                     last_failure = f"cannot start a server: {exc}"
                 else:
-                    pid = getattr(outcome, "pid", None)
-                    if isinstance(pid, int):
-                        launched.append(pid)
+                    launched_pid = getattr(outcome, "pid", None)
+                    if isinstance(launched_pid, int):
+                        launched.append(launched_pid)
                     if getattr(outcome, "started", False):
                         delay = 0.01
                     elif getattr(outcome, "reason", None) and last_failure == "no registration":
