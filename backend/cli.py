@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -29,6 +30,31 @@ class _Parser(argparse.ArgumentParser):
 
 class CliError(BackendError):
     pass
+
+
+def _number(kind: type, lo: float, hi: float, *, lo_open: bool = False) -> Any:
+    """An argparse type: a finite ``kind`` in [lo, hi] (``(lo, hi]`` if lo_open).
+    Issue 12 item 9: ``--deadline nan`` was accepted and the call never returned;
+    ``--run-id`` of 30 digits ended in a traceback."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not math.isfinite(value) or value < lo or (lo_open and value == lo) or value > hi:
+            shown = (lambda v: str(int(v))) if kind is int else (lambda v: f"{v:g}")
+            low = f"> {shown(lo)}" if lo_open else f">= {shown(lo)}"
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is out of range (must be {low} and <= {shown(hi)})"
+            )
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+SECONDS = _number(float, 0, 1e9, lo_open=True)
+RUN_ID = _number(int, 0, 2**63 - 1)
 
 
 def _add_settings_flags(p: argparse.ArgumentParser) -> None:
@@ -56,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run and supervise server processes (headless mode)")
     p.add_argument("--area", required=True)
     p.add_argument("--db", action="append", help="dbfname to serve (repeatable; default main.db)")
-    p.add_argument("--servers-per-db", type=int, default=1)
+    p.add_argument("--servers-per-db", type=_number(int, 1, 1000), default=1)
     p.add_argument("--json", action="store_true", help="state changes as JSON lines")
     _add_settings_flags(p)
 
@@ -84,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--db")
     which.add_argument("--server-id")
     which.add_argument("--all", action="store_true")
-    p.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for exit")
+    p.add_argument("--timeout", type=SECONDS, default=15.0, help="seconds to wait for exit")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("key", help="create the area key if missing; show its path and fingerprint")
@@ -93,10 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo-load", help="a synthetic harness: runs, tests, steps, data")
     p.add_argument("--area", required=True)
-    p.add_argument("--tests", type=int, default=10)
-    p.add_argument("--items", type=int, default=3)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--pause", type=float, default=0.0, help="seconds between calls (a light load)")
+    p.add_argument("--tests", type=_number(int, 1, 10**6), default=10)
+    p.add_argument("--items", type=_number(int, 0, 10**4), default=3)
+    p.add_argument("--seed", type=_number(int, -(2**63), 2**63 - 1), default=None)
+    p.add_argument("--pause", type=_number(float, 0, 3600), default=0.0,
+                   help="seconds between calls (a light load)")
     p.add_argument("--forever", action="store_true", help="run the same run again when it ends")
     p.add_argument("--json", action="store_true", help="print the summary of each run as JSON")
 
@@ -105,10 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("call", help="run a database command")
     p.add_argument("--area", required=True)
-    p.add_argument("--run-id", type=int, default=None)
+    p.add_argument("--run-id", type=RUN_ID, default=None)
     p.add_argument("--json", action="store_true")
     p.add_argument("--direct", action="store_true", help="read the db file without a server")
-    p.add_argument("--deadline", type=float, default=None, help="seconds (default call-deadline)")
+    p.add_argument("--deadline", type=SECONDS, default=None, help="seconds (default call-deadline)")
     p.add_argument("cmd")
     p.add_argument("params", nargs="*", metavar="PARAM", help="JSON if it parses, else a string")
     return parser
@@ -327,6 +354,8 @@ def _param(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+    except RecursionError:
+        raise CliError(f"parameter nested too deeply: {text[:40]}...") from None
 
 
 def cmd_call(args: argparse.Namespace) -> int:

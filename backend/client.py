@@ -18,6 +18,7 @@ Rules (SPEC §6), and the Megatest bugs they fix:
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
 import socket
 import time
@@ -87,6 +88,7 @@ class Connection:
             raise ConnectError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from exc
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # Responses are at most max-frame; allow a little for the envelope.
+        self.max_frame = max_frame
         self.decoder = protocol.FrameDecoder(max_frame + 4096)
         self.server_id: str | None = None
         self.nonce: str | None = None
@@ -129,7 +131,7 @@ class Connection:
             self.decoder.feed(data)
 
     def request(self, wire: list[Any], timeout: float) -> protocol.Response:
-        self.send(protocol.encode(wire), timeout)
+        self.send(protocol.encode_request(wire, self.max_frame), timeout)
         return self.receive(timeout)
 
     def ping(self, timeout: float) -> PingResult:
@@ -270,6 +272,11 @@ class Client:
         meta = dict(meta or {})
         if api.is_write(cmd) and "idem" not in meta:
             meta["idem"] = secrets.token_hex(16)
+        if deadline is not None and not (
+            isinstance(deadline, (int, float)) and math.isfinite(deadline) and 0 < deadline <= 1e9
+        ):
+            # nan/inf/negative made a call that never returned (issue 12 item 9).
+            raise ConfigError(f"deadline must be a finite number of seconds > 0, got {deadline!r}")
         budget = deadline if deadline is not None else self.settings.call_deadline
         end = self._clock() + budget
         attempt = failures = 0
@@ -328,7 +335,7 @@ class Client:
             raise ProtocolError("no nonce from the server's ping")
         token = protocol.auth_token(self.key, conn.server_id, conn.nonce)
         # "area" lets the server refuse a client of another area (wrong_area).
-        if len(protocol.encode(wire)) <= protocol.PRE_AUTH_MAX_FRAME - 256:
+        if len(protocol.encode_request(wire, conn.max_frame)) <= protocol.PRE_AUTH_MAX_FRAME - 256:
             wire[3] = {**(wire[3] or {}), "auth": token, "area": self.identity}
         else:
             auth = {"auth": token, "area": self.identity}

@@ -230,6 +230,11 @@ class Store:
         except sqlite3.Error as exc:
             self._undo(conn, sp)
             return (False, sqlite_error(exc))
+        except OverflowError:
+            # An integer parameter beyond sqlite's 64 bits (msgpack carries up to
+            # 2**64-1): bad input, not a db failure (issue 12 item 11).
+            self._undo(conn, sp)
+            return (False, ("bad_request", "an integer parameter is outside the 64-bit range"))
         except Exception as exc:
             # A handler bug must not leave the savepoint open or kill the db
             # thread; the client gets one line, never a traceback.

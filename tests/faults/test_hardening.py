@@ -17,6 +17,7 @@ import pytest
 from backend import procs, protocol, registry
 from backend.area import Area
 from backend.client import Client, Connection
+from backend.errors import CommandError, ConfigError
 from tests.faults.util import authed, start_server, stop_proc
 from tests.helpers import backend, entries, kill_area_processes, make_area, wait_for
 
@@ -210,5 +211,89 @@ def test_db_and_log_files_are_private_at_umask_022(area: Path) -> None:
         for d in (area / ".mtdb", area / "logs"):
             assert d.stat().st_mode & 0o777 == 0o700, d
         assert (area / ".servinfo" / entry.name).stat().st_mode & 0o004  # readable: no secret
+    finally:
+        assert stop_proc(proc) == 0
+
+
+# -- item 8: a request over the frame cap is too_large at once, nothing resent -----------------
+
+
+def test_request_over_the_frame_cap_is_too_large_at_once(area: Path) -> None:
+    proc, entry = start_server(area)
+    try:
+        with Client(area, launch=None) as c:
+            c.call("set-var", "small", "1")
+            t0 = time.monotonic()
+            with pytest.raises(CommandError) as info:
+                c.call("set-var", "k", "v" * 10**7)
+            assert time.monotonic() - t0 < 1.0
+            assert info.value.code == "too_large"
+            assert "10000" in info.value.message and "max-frame 1048576" in info.value.message
+            assert c.call("get-var", "small") == "1"  # the connection was never touched
+        # The server says too_large before closing, when it can.
+        conn, meta = authed(area, entry)
+        assert conn.request(["get-var", None, ["x"], meta], 5).status == protocol.OK
+        conn.sock.sendall(protocol.HEADER.pack((1 << 20) + 1))
+        resp = conn.receive(5)
+        assert resp.error_code == "too_large" and "exceeds the cap" in (resp.errmsg or ""), resp
+        conn.close()
+    finally:
+        assert stop_proc(proc) == 0
+
+
+# -- item 9: numeric flags and settings are finite and in range --------------------------------
+
+
+def test_nan_inf_negative_and_out_of_range_numbers_are_refused(area: Path) -> None:
+    cases = [
+        ("call", "--area", str(area), "--deadline", "nan", "get-var", "x"),
+        ("call", "--area", str(area), "--deadline", "inf", "get-var", "x"),
+        ("call", "--area", str(area), "--deadline", "-1", "get-var", "x"),
+        ("call", "--area", str(area), "--deadline", "0", "get-var", "x"),
+        ("call", "--area", str(area), "--run-id", "-1", "get-var", "x"),
+        ("call", "--area", str(area), "--run-id", str(2**63), "get-var", "x"),
+        ("stop", "--area", str(area), "--all", "--timeout", "nan"),
+        ("serve", "--area", str(area), "--servers-per-db", "0"),
+        ("demo-load", "--area", str(area), "--pause", "inf"),
+        ("server", "--area", str(area), "--db", "main.db", "--heartbeat", "nan"),
+        ("server", "--area", str(area), "--db", "main.db", "--num-run-dbs", "10000000"),
+        ("server", "--area", str(area), "--db", "main.db", "--max-frame", str(2**40)),
+    ]
+    for args in cases:
+        t0 = time.monotonic()
+        r = backend(*args, timeout=20)
+        assert r.returncode in (1, 2), (args, r)
+        assert time.monotonic() - t0 < 10, args
+        err = r.stderr.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, (args, err)
+        assert "range" in err or "must be" in err, (args, err)
+    assert not entries(area)
+    for bad in (float("nan"), float("inf"), -1.0, 0):
+        with Client(area, launch=None) as c, pytest.raises(ConfigError, match="deadline"):
+            c.call("get-var", "x", deadline=bad)
+
+
+# -- item 11: bad parameters are bad_request, never db_error or a traceback --------------------
+
+
+def test_bad_parameters_reaching_sqlite_are_bad_request(area: Path) -> None:
+    proc, entry = start_server(area)
+    try:
+        conn, meta = authed(area, entry)
+        for wire in (
+            ["get-var", 2**63, ["x"], meta],  # run-id beyond sqlite's INTEGER
+            ["get-test-info-by-id", 1, [2**63 + 5], meta],  # an integer sqlite cannot bind
+            ["get-runs-by-patt", None, [",".join(f"r{i}" for i in range(3000))], meta],
+            ["get-tests-for-run", 1, [",".join(f"t{i}" for i in range(3000))], meta],
+        ):
+            resp = conn.request(wire, 10)
+            assert resp.error_code == "bad_request", (wire[0], resp.errmsg)
+        conn.close()
+        r = backend("call", "--area", str(area), "set-var", "k", "123456789012345678901234567890")
+        err = r.stderr.strip()
+        assert r.returncode == 1 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+        assert "bad_request" in err and "integer" in err.lower(), err
+        r = backend("call", "--area", str(area), "set-var", "k", "[" * 100000)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     finally:
         assert stop_proc(proc) == 0
