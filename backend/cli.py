@@ -11,7 +11,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NoReturn
 
@@ -32,7 +32,9 @@ class CliError(BackendError):
     pass
 
 
-def _number(kind: type, lo: float, hi: float, *, lo_open: bool = False) -> Any:
+def _number(
+    kind: Callable[[str], float], lo: float, hi: float, *, lo_open: bool = False
+) -> Callable[[str], Any]:
     """An argparse type: a finite ``kind`` in [lo, hi] (``(lo, hi]`` if lo_open).
     Issue 12 item 9: ``--deadline nan`` was accepted and the call never returned;
     ``--run-id`` of 30 digits ended in a traceback."""
@@ -49,7 +51,7 @@ def _number(kind: type, lo: float, hi: float, *, lo_open: bool = False) -> Any:
             )
         return value
 
-    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    parse.__name__ = getattr(kind, "__name__", "number")  # argparse names it in messages
     return parse
 
 
