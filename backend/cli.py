@@ -44,15 +44,18 @@ def _number(
         except (ValueError, OverflowError):
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
         if not math.isfinite(value) or value < lo or (lo_open and value == lo) or value > hi:
-            shown = (lambda v: str(int(v))) if kind is int else (lambda v: f"{v:g}")
-            low = f"> {shown(lo)}" if lo_open else f">= {shown(lo)}"
+            low = f"> {_shown(kind, lo)}" if lo_open else f">= {_shown(kind, lo)}"
             raise argparse.ArgumentTypeError(
-                f"{text!r} is out of range (must be {low} and <= {shown(hi)})"
+                f"{text!r} is out of range (must be {low} and <= {_shown(kind, hi)})"
             )
         return value
 
     parse.__name__ = getattr(kind, "__name__", "number")  # argparse names it in messages
     return parse
+
+
+def _shown(kind: Callable[[str], float], value: float) -> str:
+    return str(int(value)) if kind is int else f"{value:g}"
 
 
 SECONDS = _number(float, 0, 1e9, lo_open=True)
