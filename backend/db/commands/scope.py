@@ -16,7 +16,7 @@ import threading
 import urllib.parse
 from pathlib import Path
 
-from backend.commands.base import CallContext, bad
+from backend.db.commands.base import CallContext, bad
 
 MAIN_DB = "main.db"
 RO_BUSY_TIMEOUT = 5.0

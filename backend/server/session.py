@@ -15,24 +15,33 @@ import collections
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from backend import protocol
+from backend.config import Settings
 from backend.errors import ProtocolError
-
-if TYPE_CHECKING:
-    from backend.server import Server
+from backend.wire import protocol
 
 log = logging.getLogger("backend.server")
 
 MAX_PIPELINE = 256
 
 
+class SessionHost(Protocol):
+    """What a session needs of its server (so this module does not import the server)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    def dispatch(self, session: Session, obj: Any) -> list[Any] | asyncio.Future[list[Any]]: ...
+
+    def meta(self) -> dict[str, Any]: ...
+
+
 class Session:
     """One client connection: read frames, dispatch, answer in order."""
 
     def __init__(
-        self, server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, server: SessionHost, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         self.server = server
         self.reader, self.writer = reader, writer
