@@ -38,8 +38,10 @@ from typing import Any
 
 import psutil
 
-from backend import protocol, registry
-from backend.client import Client, Connection
+from backend import registry
+from backend.client.client import Client
+from backend.wire import protocol
+from backend.wire.connection import Connection
 
 SOFT_FD_LIMIT = 1024
 
@@ -80,8 +82,8 @@ while True:  # reopen what the server dropped
 PIPELINE_FLOOD = r"""
 import socket, sys, threading
 from pathlib import Path
-from backend import protocol
-from backend.client import Connection
+from backend.wire import protocol
+from backend.wire.connection import Connection
 host, port, area = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
 key = (area / ".mtkey").read_text().strip().encode()
 batch = protocol.encode(["ping", None, [], None]) * 500

@@ -14,10 +14,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from backend import procs, protocol, registry
+from backend import procs, registry
 from backend.area import Area
-from backend.client import Client, Connection
+from backend.client.client import Client
 from backend.errors import CommandError, ConfigError
+from backend.wire import protocol
+from backend.wire.connection import Connection
 from tests.faults.util import authed, start_server, stop_proc
 from tests.helpers import backend, entries, kill_area_processes, make_area, wait_for
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from backend.client import Client
+from backend.client.client import Client
 from bench import hostile
 from tests.faults.util import raw_socket, recv_until_closed, start_server, stop_proc
 from tests.helpers import make_area

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.admission import Admission, caps_for
+from backend.server.admission import Admission, caps_for
 
 
 def test_caps_leave_headroom_below_the_fd_limit() -> None:

@@ -19,13 +19,12 @@ import collections
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from backend import protocol
+from backend.config import Settings
 from backend.errors import FrameTooLarge, ProtocolError
-
-if TYPE_CHECKING:
-    from backend.server import Server
+from backend.server.admission import Admission
+from backend.wire import protocol
 
 log = logging.getLogger("backend.server")
 _LIMITED = {"rate_limited": True}  # logsetup.RateLimit: one line per cause per interval
@@ -37,11 +36,25 @@ FRAMES_PER_TURN = 8
 """Frames dispatched in a row before yielding to other connections."""
 
 
+class SessionHost(Protocol):
+    """What a session needs of its server (so this module does not import the server)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    def dispatch(self, session: Session, obj: Any) -> list[Any] | asyncio.Future[list[Any]]: ...
+
+    def meta(self) -> dict[str, Any]: ...
+
+    @property
+    def admission(self) -> Admission[Session]: ...
+
+
 class Session:
     """One client connection: read frames, dispatch, answer in order."""
 
     def __init__(
-        self, server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, server: SessionHost, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         self.server = server
         self.reader, self.writer = reader, writer

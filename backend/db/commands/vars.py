@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from backend.commands.base import CallContext, arity, bad, command, want_str
+from backend.db.commands.base import CallContext, arity, bad, command, want_str
 
 # Written by the schema migrations (store.py); a client must not change it.
 RESERVED = frozenset({"SCHEMA_VERSION"})

@@ -40,14 +40,15 @@ def _child_main(area_root: str, dbfname: str, settings: dict[str, Any]) -> None:
     _die_with_parent()
     import setproctitle
 
+    from backend.client.launcher import scale_out
     from backend.procs import server_title
-    from backend.server import run_server
+    from backend.server.server import run_server
 
     # Named like a launched server, so ps, the monitor and the per-host
     # max-server-procs count see a server (the spawn command line names no area).
     setproctitle.setproctitle(server_title(area_root, dbfname, "(supervised)"))
 
-    sys.exit(run_server(Area(Path(area_root)), dbfname, Settings(**settings), echo=False))
+    sys.exit(run_server(Area(Path(area_root)), dbfname, Settings(**settings), echo=False, scale_out=scale_out))
 
 
 def _die_with_parent() -> None:

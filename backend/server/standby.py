@@ -25,12 +25,10 @@ which forks the new server from that warm state.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import select
 import signal
 import socket
-import struct
 import sys
 import time
 from typing import Any, NoReturn
@@ -42,80 +40,13 @@ from backend import procs
 from backend.area import Area, validate_dbfname
 from backend.config import Settings, coerce
 from backend.errors import BackendError
+from backend.server.server import ScaleOut, run_server
+from backend.wire.standby import MAX_REQUEST, REQUEST_TIMEOUT, address, peer_uid, read_all
 
-REQUEST_TIMEOUT = 2.0  # seconds a launcher waits for a fork reply before spawning itself
 _CHECK_S = 2.0  # how often an idle standby looks whether its area still exists
-_MAX_REQUEST = 16384
-_PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
-def address(area: Area) -> str:
-    """The abstract socket name of this user's standby for ``area``."""
-    digest = hashlib.sha256(os.fsencode(os.path.realpath(area.root))).hexdigest()[:32]
-    return f"\0mtserve-standby-{os.getuid()}-{digest}"
-
-
-def _peer_uid(sock: socket.socket) -> int:
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
-    return int(_PEERCRED.unpack(creds)[1])
-
-
-def _read_all(sock: socket.socket, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = sock.recv(4096)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            raise ValueError(f"message over {limit} bytes")
-        chunks.append(chunk)
-
-
-# -- launcher side --------------------------------------------------------------------
-
-
-def _ask(area: Area, message: dict[str, Any]) -> Any:
-    """Send ``message`` to this user's standby for ``area``; its reply, or None
-    when there is no standby, it is not ours, it is too slow or it garbles."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(REQUEST_TIMEOUT)
-    try:
-        sock.connect(address(area))
-        if _peer_uid(sock) != os.getuid():
-            return None  # someone else holds the name: never hand them our start
-        sock.sendall(msgpack.packb(message))
-        sock.shutdown(socket.SHUT_WR)
-        return msgpack.unpackb(_read_all(sock, _MAX_REQUEST))
-    except (OSError, ValueError, msgpack.UnpackException):
-        return None
-    finally:
-        sock.close()
-
-
-def request_server(area: Area, dbfname: str, settings: Settings) -> int | None:
-    """Ask this user's standby for ``area`` to fork a server; its pid, or None.
-
-    None means "start it yourself": no standby, not ours, too slow, or refused.
-    """
-    if settings.standby_timeout <= 0:
-        return None
-    reply = _ask(area, {"op": "fork", "db": dbfname, "settings": settings.as_dict()})
-    pid = reply.get("pid") if isinstance(reply, dict) else None
-    return pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 1 else None
-
-
-def stop_standby(area: Area) -> bool:
-    """Ask this user's standby for ``area`` to exit now; True if one was there."""
-    reply = _ask(area, {"op": "exit"})
-    return isinstance(reply, dict) and reply.get("exiting") is True
-
-
-# -- server side ------------------------------------------------------------------------
-
-
-def fork_standby(area: Area, settings: Settings) -> None:
+def fork_standby(area: Area, settings: Settings, scale_out: ScaleOut | None = None) -> None:
     """Called by a launched server before it starts anything: leave a standby
     behind unless this user's area already has one.
 
@@ -137,7 +68,7 @@ def fork_standby(area: Area, settings: Settings) -> None:
         try:
             os.setsid()
             if os.fork() == 0:
-                _serve(listener, area, settings.standby_timeout)
+                _serve(listener, area, settings.standby_timeout, scale_out)
         except BaseException:  # noqa: BLE001 - nothing may unwind into the server's code
             code = 1
         finally:
@@ -146,7 +77,9 @@ def fork_standby(area: Area, settings: Settings) -> None:
     os.waitpid(child, 0)
 
 
-def _serve(listener: socket.socket, area: Area, idle_timeout: float) -> None:
+def _serve(
+    listener: socket.socket, area: Area, idle_timeout: float, scale_out: ScaleOut | None
+) -> None:
     """The standby's loop: one request at a time until idle, gone or told to exit."""
     setproctitle.setproctitle(f"backend standby --area {area.root}")
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the servers we fork
@@ -171,7 +104,7 @@ def _serve(listener: socket.socket, area: Area, idle_timeout: float) -> None:
             continue
         with conn:
             conn.settimeout(REQUEST_TIMEOUT)
-            if _answer(conn, listener, area) == "exit":
+            if _answer(conn, listener, area, scale_out) == "exit":
                 return
         last = time.monotonic()
 
@@ -184,11 +117,13 @@ def _identity(area: Area) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _answer(conn: socket.socket, listener: socket.socket, area: Area) -> str:
+def _answer(
+    conn: socket.socket, listener: socket.socket, area: Area, scale_out: ScaleOut | None
+) -> str:
     try:
-        if _peer_uid(conn) != os.getuid():
+        if peer_uid(conn) != os.getuid():
             return "refused"
-        request = msgpack.unpackb(_read_all(conn, _MAX_REQUEST))
+        request = msgpack.unpackb(read_all(conn, MAX_REQUEST))
         if not isinstance(request, dict):
             raise ValueError("request is not a map")
         if request.get("op") == "exit":
@@ -202,7 +137,7 @@ def _answer(conn: socket.socket, listener: socket.socket, area: Area) -> str:
         if pid == 0:
             conn.close()
             listener.close()
-            _become_server(area, dbfname, settings)
+            _become_server(area, dbfname, settings, scale_out)
         conn.sendall(msgpack.packb({"pid": pid}))
         return "forked"
     except (OSError, ValueError, BackendError, msgpack.UnpackException) as exc:
@@ -219,7 +154,9 @@ def _settings(raw: Any) -> Settings:
     return Settings(**{k: coerce(k, v, "standby request") for k, v in raw.items()})
 
 
-def _become_server(area: Area, dbfname: str, settings: Settings) -> NoReturn:
+def _become_server(
+    area: Area, dbfname: str, settings: Settings, scale_out: ScaleOut | None
+) -> NoReturn:
     """In a fresh fork of the standby: turn into a launched server, never return."""
     code = 1
     try:
@@ -228,9 +165,7 @@ def _become_server(area: Area, dbfname: str, settings: Settings) -> NoReturn:
             signal.signal(sig, signal.SIG_DFL)
         os.chdir(area.root)
         setproctitle.setproctitle(procs.server_title(str(area.root), dbfname, "--detached"))
-        from backend.server import run_server
-
-        code = run_server(area, dbfname, settings, detached=True)
+        code = run_server(area, dbfname, settings, detached=True, scale_out=scale_out)
     except BaseException:  # noqa: BLE001 - a fork must never return into the standby loop
         code = 1  # run_server logged a BackendError to the server's log
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from backend.commands.base import (
+from backend.db.commands.base import (
     CallContext,
     arity,
     bad,
@@ -14,8 +14,8 @@ from backend.commands.base import (
     rows_as_dicts,
     want_str,
 )
-from backend.commands.scope import require_run
-from backend.commands.tests import test_row
+from backend.db.commands.scope import require_run
+from backend.db.commands.tests import test_row
 
 
 @command("teststep-set-status!", write=True)

@@ -9,11 +9,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from backend import procs, protocol, registry
+from backend import procs, registry, states
 from backend.area import Area
-from backend.client import Connection
 from backend.config import Settings
 from backend.errors import ProtocolError, TransportError
+from backend.wire import protocol
+from backend.wire.connection import Connection
 
 
 @dataclass
@@ -67,7 +68,7 @@ def stop_server(
             result.outcome = "serves another area (a copied or forged registration): not stopped"
             return result
         confirmed = True
-        if pong.sstate == protocol.SHUTTING_DOWN:
+        if pong.sstate == states.SHUTTING_DOWN:
             sent = "already shutting down"
         else:
             token = protocol.auth_token(key, reg.server_id, conn.nonce or "")

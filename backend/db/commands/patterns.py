@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.commands.base import bad
+from backend.db.commands.base import bad
 
 MAX_ALTERNATIVES = 200
 """sqlite parses ``a OR b OR ...`` into a tree at most 1000 deep ("Expression tree

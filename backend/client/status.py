@@ -9,16 +9,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from backend import procs, protocol, registry
-from backend.client import PingResult
+from backend import procs, registry, states
+from backend.wire.connection import PingResult
 
 RUNNING, STARTING, SHUTTING_DOWN = "RUNNING", "STARTING", "SHUTTING-DOWN"
 STALE, UNKNOWN, MISMATCH, DEAD, NO_ANSWER = "STALE", "UNKNOWN", "MISMATCH", "DEAD", "NO-ANSWER"
 UNREACHABLE = "UNREACHABLE"  # another host's server registered a loopback address
 _SSTATES = {
-    protocol.RUNNING: RUNNING,
-    protocol.STARTING: STARTING,
-    protocol.SHUTTING_DOWN: SHUTTING_DOWN,
+    states.RUNNING: RUNNING,
+    states.STARTING: STARTING,
+    states.SHUTTING_DOWN: SHUTTING_DOWN,
 }
 
 

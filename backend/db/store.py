@@ -26,14 +26,10 @@ from typing import Any
 
 import msgpack
 
-from backend.api import CallContext, Command
+from backend.db.api import CallContext, Command
+from backend.db.schema import migrate
 from backend.errors import CommandError, StoreError
-from backend.schema import migrate
-
-NETWORK_FS = {
-    "nfs", "nfs4", "cifs", "smbfs", "smb3", "fuse.sshfs", "sshfs", "9p", "afs",
-    "lustre", "gpfs", "ceph", "glusterfs", "fuse.glusterfs", "beegfs", "davfs",
-}
+from backend.fs import is_network_fs
 
 Outcome = tuple[bool, Any]
 """(True, result) or (False, (code, message))."""
@@ -45,27 +41,6 @@ class Call:
     ctx: CallContext
     params: list[Any]
     idem: str | None = None
-
-
-def filesystem_type(path: Path) -> str:
-    """The fstype of the mount holding ``path`` ('' if unknown)."""
-    import psutil
-
-    target = os.path.realpath(path)
-    best, fstype = "", ""
-    try:
-        parts = psutil.disk_partitions(all=True)
-    except OSError:
-        return ""
-    for part in parts:
-        mp = part.mountpoint
-        if (target == mp or target.startswith(mp.rstrip("/") + "/")) and len(mp) > len(best):
-            best, fstype = mp, part.fstype
-    return fstype
-
-
-def is_network_fs(path: Path) -> bool:
-    return filesystem_type(path).lower() in NETWORK_FS
 
 
 def choose_journal_mode(path: Path, setting: str) -> str:

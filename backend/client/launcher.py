@@ -21,8 +21,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from backend import procs, registry, standby
+from backend import procs, registry
 from backend.area import Area, validate_dbfname
+from backend.client import standby
 from backend.config import Settings
 from backend.errors import ConfigError
 
@@ -143,6 +144,11 @@ def start_server(
         pid = _spawn(area, dbfname, settings)
         _write_lease(fd, now, pid)
     return LaunchResult(True, pid=pid, reason="started")
+
+
+def scale_out(area: Area, dbfname: str, settings: Settings) -> str:
+    """A server's request for one more server of its db (``server.ScaleOut``): what came of it."""
+    return start_server(area, dbfname, settings).reason
 
 
 def _spawn(area: Area, dbfname: str, settings: Settings) -> int:

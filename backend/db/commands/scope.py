@@ -17,7 +17,7 @@ import urllib.parse
 from pathlib import Path
 
 from backend.area import check_db_files
-from backend.commands.base import CallContext, bad
+from backend.db.commands.base import CallContext, bad
 from backend.errors import CommandError, ConfigError
 
 MAIN_DB = "main.db"

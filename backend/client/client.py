@@ -1,8 +1,8 @@
-"""The client: ping, discovery, server choice, auto-start, and ``Client.call``.
+"""The client policy: discovery, server choice, retries, auto-start, ``Client.call``.
 
-Blocking sockets (a library call should not need an event loop), plus one
-asyncio ping (``aping``) for the server's own scans. This module and
-``server.py`` are the only ones that move protocol bytes over sockets.
+Blocking (a library call should not need an event loop). The bytes move
+through ``backend.wire.connection``; this module decides whom to ask and
+when to give up.
 
 Rules (SPEC §6), and the Megatest bugs they fix:
 - each candidate is pinged at most once per choice, with a per-attempt timeout
@@ -17,173 +17,26 @@ Rules (SPEC §6), and the Megatest bugs they fix:
 
 from __future__ import annotations
 
-import asyncio
 import math
 import secrets
-import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backend import api, protocol, registry, rules
+from backend import commandinfo, registry, rules, states
 from backend.area import Area, dbfname_for_run_id
 from backend.config import Settings, load_settings
 from backend.errors import (
     BackendError,
     ConfigError,
-    ConnectError,
     NoServerError,
     ProtocolError,
     RemoteError,
-    Timeout,
     TransportError,
 )
-
-PING_WIRE = protocol.encode(["ping", None, [], None])
-
-
-@dataclass(frozen=True)
-class PingResult:
-    ok: bool
-    server_id: str | None = None
-    sstate: str | None = None
-    sload: int | None = None
-    rtt_ms: float | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-
-    def matches(self, server_id: str) -> bool:
-        return self.ok and self.server_id == server_id
-
-    def usable(self, server_id: str) -> bool:
-        return self.matches(server_id) and self.sstate == protocol.RUNNING
-
-
-def _ping_result(resp: protocol.Response, rtt_ms: float) -> PingResult:
-    meta = resp.meta
-    sload = meta.get("sload")
-    return PingResult(
-        ok=resp.status == protocol.OK and isinstance(resp.result, str),
-        server_id=resp.result if isinstance(resp.result, str) else None,
-        sstate=meta.get("sstate") if isinstance(meta.get("sstate"), str) else None,
-        sload=sload if isinstance(sload, int) and not isinstance(sload, bool) else None,
-        rtt_ms=rtt_ms,
-        meta=meta,
-        error=None if resp.status == protocol.OK else f"answered {resp.status}",
-    )
-
-
-class Connection:
-    """One TCP connection to a server (blocking)."""
-
-    def __init__(self, host: str, port: int, timeout: float, max_frame: int = 1 << 20) -> None:
-        self.host, self.port = host, port
-        try:
-            self.sock = socket.create_connection((host, port), timeout=timeout)
-        except TimeoutError as exc:
-            raise Timeout(f"connect to {host}:{port} timed out") from exc
-        except OSError as exc:
-            raise ConnectError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from exc
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        # Responses are at most max-frame; allow a little for the envelope.
-        self.max_frame = max_frame
-        self.decoder = protocol.FrameDecoder(max_frame + 4096)
-        self.server_id: str | None = None
-        self.nonce: str | None = None
-        self.authenticated = False
-        self.backoff = 0
-
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def send(self, data: bytes, timeout: float) -> None:
-        try:
-            self.sock.settimeout(max(timeout, 0.001))
-            self.sock.sendall(data)
-        except TimeoutError as exc:
-            raise Timeout(f"send to {self.host}:{self.port} timed out") from exc
-        except OSError as exc:
-            raise ConnectError(f"send to {self.host}:{self.port} failed: {exc.strerror or exc}") from exc
-
-    def receive(self, timeout: float) -> protocol.Response:
-        end = time.monotonic() + timeout
-        while True:
-            obj = self.decoder.next()
-            if obj is not None:
-                return protocol.parse_response(obj)
-            left = end - time.monotonic()
-            if left <= 0:
-                raise Timeout(f"no answer from {self.host}:{self.port} within {timeout:.3g}s")
-            try:
-                self.sock.settimeout(left)
-                data = self.sock.recv(262144)
-            except TimeoutError as exc:
-                raise Timeout(f"no answer from {self.host}:{self.port} within {timeout:.3g}s") from exc
-            except OSError as exc:
-                raise ConnectError(f"{self.host}:{self.port}: {exc.strerror or exc}") from exc
-            if not data:
-                raise ConnectError(f"{self.host}:{self.port} closed the connection")
-            self.decoder.feed(data)
-
-    def request(self, wire: list[Any], timeout: float) -> protocol.Response:
-        self.send(protocol.encode_request(wire, self.max_frame), timeout)
-        return self.receive(timeout)
-
-    def ping(self, timeout: float) -> PingResult:
-        t0 = time.perf_counter()
-        self.send(PING_WIRE, timeout)
-        resp = self.receive(timeout)
-        result = _ping_result(resp, (time.perf_counter() - t0) * 1000)
-        if result.ok:
-            self.server_id = result.server_id
-            nonce = result.meta.get("nonce")
-            self.nonce = nonce if isinstance(nonce, str) else None
-        return result
-
-
-def ping(host: str, port: int, timeout: float = 2.0) -> PingResult:
-    """Ping ``host:port`` once; never raises for network trouble."""
-    t0 = time.perf_counter()
-    try:
-        conn = Connection(host, port, timeout)
-    except TransportError as exc:
-        return PingResult(ok=False, error=str(exc), rtt_ms=(time.perf_counter() - t0) * 1000)
-    try:
-        return conn.ping(timeout)
-    except (TransportError, ProtocolError) as exc:
-        return PingResult(ok=False, error=str(exc))
-    finally:
-        conn.close()
-
-
-async def aping(host: str, port: int, timeout: float = 2.0) -> PingResult:
-    """The asyncio twin of ``ping`` (used inside servers)."""
-    t0 = time.perf_counter()
-    writer = None
-    try:
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(host, port)
-            writer.write(PING_WIRE)
-            header = await reader.readexactly(4)
-            (size,) = protocol.HEADER.unpack(header)
-            if size > 65536:
-                raise ProtocolError("ping answer too large")
-            body = await reader.readexactly(size)
-        resp = protocol.parse_response(protocol.decode_body(body))
-        return _ping_result(resp, (time.perf_counter() - t0) * 1000)
-    except TimeoutError:
-        return PingResult(ok=False, error=f"no answer within {timeout:g}s")
-    except (OSError, asyncio.IncompleteReadError, ProtocolError) as exc:
-        return PingResult(ok=False, error=f"{type(exc).__name__}: {exc}")
-    finally:
-        if writer is not None:
-            writer.close()
-
+from backend.wire import protocol
+from backend.wire.connection import Connection
 
 # -- the client ------------------------------------------------------------------
 
@@ -191,13 +44,13 @@ Launch = Callable[[Area, str, Settings], Any]
 
 
 def _default_launch(area: Area, dbfname: str, settings: Settings) -> Any:
-    from backend.launcher import start_server
+    from backend.client.launcher import start_server
 
     return start_server(area, dbfname, settings)
 
 
 def _early_exit(area: Area, dbfname: str, pid: int) -> str | None:
-    from backend.launcher import early_exit
+    from backend.client.launcher import early_exit
 
     return early_exit(area, dbfname, pid)
 
@@ -270,7 +123,7 @@ class Client:
         """
         dbfname = dbfname_for_run_id(run_id, self.settings.num_run_dbs)
         meta = dict(meta or {})
-        if api.is_write(cmd) and "idem" not in meta:
+        if commandinfo.is_write(cmd) and "idem" not in meta:
             meta["idem"] = secrets.token_hex(16)
         if deadline is not None and not (
             isinstance(deadline, (int, float)) and math.isfinite(deadline) and 0 < deadline <= 1e9
@@ -458,9 +311,9 @@ class Client:
                 conn.close()
                 last_failure = f"{reg.name}: serves another area"
                 continue
-            if result.sstate != protocol.RUNNING:
+            if result.sstate != states.RUNNING:
                 conn.close()
-                starting = starting or result.sstate == protocol.STARTING
+                starting = starting or result.sstate == states.STARTING
                 last_failure = f"{reg.name}: {result.sstate}"
                 continue
             if not rules.usable(entry, result):

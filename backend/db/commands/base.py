@@ -1,8 +1,8 @@
 """The command registry and the parameter checks every handler uses.
 
 This module imports nothing from the command modules, and they import only
-from here, so ``backend.api`` can import them all without an import cycle.
-``backend.api`` re-exports these names: they are the public interface.
+from here, so ``backend.db.api`` can import them all without an import cycle.
+``backend.db.api`` re-exports these names: they are the public interface.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 item NOT_STARTED -> LAUNCHED -> RUNNING -> COMPLETED (PASS or FAIL), recording
 steps and CSV data and asking for running counts and prerequisites along the
 way, as a harness's launcher would. It only talks through ``call``, so the
-same code loads a real server (``backend.client.Client(area).call``) or, with
+same code loads a real server (``backend.client.client.Client(area).call``) or, with
 ``LocalCaller``, sqlite files in this process (tests, serverless baselines).
 """
 
@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from backend.api import CallContext, lookup
 from backend.area import dbfname_for_run_id
+from backend.db.api import CallContext, lookup
+from backend.db.store import Call, Outcome, Store
 from backend.errors import RemoteError
-from backend.store import Call, Outcome, Store
 
 DEMO_KEYS = {"SYSTEM": "linux", "RELEASE": "v1.0"}
 PASS_RATE = 0.8

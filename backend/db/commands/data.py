@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from backend.commands.base import (
+from backend.db.commands.base import (
     CallContext,
     arity,
     bad,
@@ -34,9 +34,9 @@ from backend.commands.base import (
     rows_as_dicts,
     want_str,
 )
-from backend.commands.patterns import name_clause
-from backend.commands.scope import require_run
-from backend.commands.tests import test_row
+from backend.db.commands.patterns import name_clause
+from backend.db.commands.scope import require_run
+from backend.db.commands.tests import test_row
 
 FIELDS = ("category", "variable", "value", "expected", "tol", "units", "comment", "status", "type")
 MAX_CSV = 512 * 1024
@@ -141,7 +141,7 @@ _JUDGED = (
 _PAD: list[Any] = [None] * len(FIELDS)
 
 
-def _bulk_sql(test_id: int, stamp: float) -> str:
+def bulk_sql(test_id: int, stamp: float) -> str:
     # test_id is an integer from the tests table and stamp a float: safe to inline,
     # so each row binds exactly its own 9 fields.
     return (
@@ -154,7 +154,7 @@ def _bulk_sql(test_id: int, stamp: float) -> str:
     )
 
 
-def _padded(rows: list[Any]) -> list[list[Any]]:
+def padded(rows: list[Any]) -> list[list[Any]]:
     """Rows padded to 9 fields; only what SQL cannot check is checked here (per-row
     Python is what a bulk path cannot afford: the judging is done by sqlite)."""
     out: list[list[Any]] = []
@@ -184,7 +184,7 @@ def insert_test_data(conn: sqlite3.Connection, ctx: CallContext, params: list[An
     if len(rows) > MAX_BULK_ROWS:
         raise bad(f"at most {MAX_BULK_ROWS} rows per call")
     try:
-        conn.executemany(_bulk_sql(test["id"], time.time()), _padded(rows))
+        conn.executemany(bulk_sql(test["id"], time.time()), padded(rows))
     except (sqlite3.ProgrammingError, sqlite3.InterfaceError, OverflowError) as exc:
         # A field sqlite cannot bind (a nested array or map, an integer over 64 bits).
         raise bad(f"a row field is not a number, a string or nil ({exc})") from None

@@ -1,8 +1,8 @@
 """The wire protocol as pure code over bytes (no sockets here).
 
 Frame: 4-byte big-endian length, then one msgpack object. ``FrameDecoder`` is
-fed whatever bytes arrive and yields whole objects; ``server.py`` and
-``client.py`` are the only modules that move these bytes over sockets.
+fed whatever bytes arrive and yields whole objects; the server's sessions and
+``wire.connection`` are the only modules that move these bytes over sockets.
 
 Invariants:
 - a length header over the current cap raises ``FrameTooLarge`` before any of
@@ -43,7 +43,6 @@ ERROR_CODES = (
     "too_large",
     "wrong_area",
 )
-STARTING, RUNNING, SHUTTING_DOWN = "starting", "running", "shutting-down"
 
 class _Packers(threading.local):
     """One reusable Packer per thread (packb builds one per call; a Packer is not

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from backend.commands.base import (
+from backend.db.commands.base import (
     CallContext,
     arity,
     bad,
@@ -24,9 +24,9 @@ from backend.commands.base import (
     want_str,
     want_str_list,
 )
-from backend.commands.patterns import test_clause
-from backend.commands.rollup import RUNNING_STATES, roll_up
-from backend.commands.scope import require_run
+from backend.db.commands.patterns import test_clause
+from backend.db.commands.rollup import RUNNING_STATES, roll_up
+from backend.db.commands.scope import require_run
 
 MAX_NAME = 1024
 TEST_COLUMNS = (

@@ -12,13 +12,13 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from backend.api import CallContext, lookup
 from backend.area import Area, dbfname_for_run_id
-from backend.commands.scope import ro_uri
 from backend.config import Settings
+from backend.db.api import CallContext, lookup
+from backend.db.commands.scope import ro_uri
+from backend.db.journal import wait_on_journal
+from backend.db.store import sqlite_error
 from backend.errors import CommandError, ConfigError, StoreError
-from backend.journal import wait_on_journal
-from backend.store import sqlite_error
 
 
 def call_direct(

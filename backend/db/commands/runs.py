@@ -15,7 +15,7 @@ import re
 import sqlite3
 from typing import Any
 
-from backend.commands.base import (
+from backend.db.commands.base import (
     CallContext,
     arity,
     bad,
@@ -27,8 +27,8 @@ from backend.commands.base import (
     want_number,
     want_str,
 )
-from backend.commands.patterns import name_clause, to_glob
-from backend.commands.scope import require_main
+from backend.db.commands.patterns import name_clause, to_glob
+from backend.db.commands.scope import require_main
 
 KEY_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 RUN_COLUMNS = frozenset(

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from backend.store import Call, Outcome, Store
+from backend.db.store import Call, Outcome, Store
 
 log = logging.getLogger("backend.server")
 

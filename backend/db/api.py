@@ -6,16 +6,16 @@ validates the params itself and raises ``CommandError('bad_request', ...)`` on
 bad input. Results must be msgpack-serialisable (None, bool, int, float, str,
 bytes, lists, maps with string keys).
 
-The registry itself lives in ``backend.commands.base`` and the handlers in the
-``backend.commands`` modules (which import only ``base``, so there is no
+The registry itself lives in ``backend.db.commands.base`` and the handlers in the
+``backend.db.commands`` modules (which import only ``base``, so there is no
 import cycle); this module is the public face: importing it registers every
 command. See docs/api.md for each command's params and result.
 """
 
 from __future__ import annotations
 
-import backend.commands  # noqa: F401  (registers every command in COMMANDS)
-from backend.commands.base import (
+import backend.db.commands  # noqa: F401  (registers every command in COMMANDS)
+from backend.db.commands.base import (
     COMMANDS,
     CallContext,
     Command,

@@ -25,22 +25,33 @@ import resource
 import secrets
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from backend import admission, api, procs, protocol, registry, rules
+from backend import procs, registry, rules, states
 from backend.area import Area, dbfname_for_run_id
-from backend.client import PingResult, aping
 from backend.config import Settings
-from backend.dbworker import DbWorker
+from backend.db import api
+from backend.db.store import Call, Outcome, Store
 from backend.errors import BackendError, CommandError, ConfigError, RegistryError
-from backend.ratelimit import RateLimit
-from backend.session import Session
-from backend.store import Call, Outcome, Store
+from backend.server import admission
+from backend.server.dbworker import DbWorker
+from backend.server.ratelimit import RateLimit
+from backend.server.session import Session
+from backend.wire import protocol
+from backend.wire.connection import PingResult, aping
 
 log = logging.getLogger("backend.server")
+
+ScaleOut = Callable[[Area, str, Settings], str]
+"""Start one more server for (area, dbfname) and say what came of it.
+
+Injected by whoever starts the server process (the CLI, the supervisor) with
+the client side's launcher: the server layer may not import the client side.
+"""
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -48,12 +59,15 @@ EXIT_DECLINED = 3  # start-up rules said no (enough servers, wrong host): not a 
 
 
 class Server:
-    def __init__(self, area: Area, dbfname: str, settings: Settings) -> None:
+    def __init__(
+        self, area: Area, dbfname: str, settings: Settings, *, scale_out: ScaleOut | None = None
+    ) -> None:
         self.area = area
+        self._scale_out = scale_out
         self.dbfname = dbfname
         self.settings = settings
         self.server_id = secrets.token_hex(16)
-        self.state = protocol.STARTING
+        self.state = states.STARTING
         self.pid = os.getpid()
         self.started = time.time()
         self.inflight = 0
@@ -86,6 +100,12 @@ class Server:
 
     def meta(self) -> dict[str, Any]:
         return {"sstate": self.state, "sload": self.inflight}
+
+    def call_finished(self) -> None:
+        """One dispatched db call answered: a draining shutdown may go on when none is left."""
+        self.inflight -= 1
+        if not self.inflight:
+            self._drained.set()
 
     async def run(self) -> int:
         """The whole life of the server; returns the process exit code."""
@@ -122,7 +142,7 @@ class Server:
                 log.warning("WARNING: file %s was not created.", self.reg_path)
                 self.exit_reason = "registration never became visible"
                 return await self._shutdown(listener, EXIT_FAILED)
-            self.state = protocol.RUNNING
+            self.state = states.RUNNING
             log.info(
                 "Starting on host %s, serving %s on %s:%d as %s (journal %s)",
                 procs.this_hostname(), self.dbfname, self.host, self.port, self.server_id,
@@ -160,7 +180,7 @@ class Server:
                 f"refusing to bind {host}: a registration must name an address clients "
                 f"can connect to; use this host's routable address"
             )
-        if procs._is_loopback(host):
+        if procs.is_loopback(host):
             return
         if self.area.read_key() is None:
             raise ConfigError(
@@ -329,19 +349,20 @@ class Server:
         loop.run_in_executor(None, self._start_one_more)
 
     def _start_one_more(self) -> None:
-        from backend.launcher import start_server
-
+        if self._scale_out is None:
+            log.info("load calls for another server, but this server cannot start one")
+            return
         try:
-            res = start_server(self.area, self.dbfname, self.settings)
+            reason = self._scale_out(self.area, self.dbfname, self.settings)
         except BackendError as exc:
             log.warning("could not request another server: %s", exc)
             return
-        log.info("Processing 1 server start requests: %s", res.reason)
+        log.info("Processing 1 server start requests: %s", reason)
 
     # -- shutdown -------------------------------------------------------------------
 
     async def _shutdown(self, listener: asyncio.Server, code: int) -> int:
-        self.state = protocol.SHUTTING_DOWN
+        self.state = states.SHUTTING_DOWN
         listener.close()
         end = time.monotonic() + self.settings.drain_timeout
         if self.inflight:
@@ -423,7 +444,7 @@ class Server:
             # Authenticate only: lets a client whose first real request is
             # larger than the pre-authentication frame cap send it next.
             return [protocol.OK, None, True, self.meta()]
-        if self.state != protocol.RUNNING:
+        if self.state != states.RUNNING:
             return protocol.error_wire("shutting_down", f"server is {self.state}", self.meta())
         if req.cmd == "stop":
             self.request_shutdown("stop command")
@@ -469,9 +490,7 @@ def _respond_later(
     out: asyncio.Future[list[Any]] = loop.create_future()
 
     def done(f: asyncio.Future[Outcome]) -> None:
-        server.inflight -= 1
-        if not server.inflight:
-            server._drained.set()
+        server.call_finished()
         ok, value = f.result()
         if ok:
             out.set_result([status, None, value, server.meta()])
@@ -530,7 +549,13 @@ def setup_logging(area: Area, dbfname: str, *, echo: bool) -> Path:
 
 
 def run_server(
-    area: Area, dbfname: str, settings: Settings, *, detached: bool = False, echo: bool = True
+    area: Area,
+    dbfname: str,
+    settings: Settings,
+    *,
+    detached: bool = False,
+    echo: bool = True,
+    scale_out: ScaleOut | None = None,
 ) -> int:
     """Run one server to its end in this process; returns the exit code.
 
@@ -547,7 +572,7 @@ def run_server(
         os.dup2(fd, 2)
         os.close(fd)
     log.info("server %s for %s in %s (pid %d)", "starting", dbfname, area.root, os.getpid())
-    server = Server(area, dbfname, settings)
+    server = Server(area, dbfname, settings, scale_out=scale_out)
     try:
         return asyncio.run(server.run())
     except BackendError as exc:
