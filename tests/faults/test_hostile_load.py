@@ -9,6 +9,7 @@ from __future__ import annotations
 import resource
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -108,6 +109,6 @@ def test_acceptance_runs_of_bench_hostile(tmp_path: Path) -> None:
 
 
 def test_bench_hostile_runs_as_a_command() -> None:
-    r = subprocess.run(["python", "-m", "bench.hostile", "--help"], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-m", "bench.hostile", "--help"], capture_output=True, text=True,
                        cwd=Path(__file__).resolve().parents[2])
     assert r.returncode == 0 and "--flooders" in r.stdout
