@@ -226,6 +226,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         )
     if any(r.remote for r in rows):
         print("* on another host")
+    for r in rows:
+        ahead = registry.in_the_future(r.entry, now)
+        if ahead:
+            print(f"backend: warning: .servinfo/{r.entry.name}: touched {ahead:.0f}s in the future "
+                  f"(clock skew?); {'beyond' if ahead > settings.stale_after else 'within'} "
+                  f"stale-after, its ping decides", file=sys.stderr)
     for p in problems:
         print(f"backend: warning: .servinfo/{p.name}: {p.reason}", file=sys.stderr)
     return 0

@@ -299,3 +299,33 @@ def test_bad_parameters_reaching_sqlite_are_bad_request(area: Path) -> None:
         assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     finally:
         assert stop_proc(proc) == 0
+
+
+# -- item 7: an mtime in the future is suspect: the ping decides -------------------------------
+
+
+def test_registration_touched_in_the_future_is_judged_by_its_ping(area: Path) -> None:
+    (area / ".servinfo").mkdir()
+    dead = registry.Registration(
+        "127.0.0.1", 9, time.time(), "f" * 32, 999_999, "main.db",
+        {"hostname": "far.example", "proc-start": "1.0"},
+    )
+    path = registry.publish(area / ".servinfo", dead)
+    future = time.time() + 3600
+    os.utime(path, (future, future))
+    r = backend("list", "--area", str(area))
+    assert r.returncode == 0
+    assert "-1h00m" in r.stdout or "-59m" in r.stdout, r.stdout
+    assert "in the future" in r.stderr and "ping decides" in r.stderr, r.stderr
+    # Before: "held" by far.example until mtime + 360 s. Now: dead (no answer) and
+    # suspect (touched beyond any allowed skew): removed, and this host serves the db.
+    with Client(area) as c:
+        c.call("set-var", "x", "1", deadline=20)
+    assert not path.exists()
+    # A LIVE server whose file is touched in the future is kept: its ping answers.
+    live = entries(area, "main.db")[0]
+    os.utime(live.path, (future, future))
+    with Client(area) as c:
+        assert c.call("get-var", "x", deadline=20) == "1"
+    assert live.path.exists()
+    backend("stop", "--area", str(area), "--all", "--timeout", "5")
