@@ -2,8 +2,9 @@
 
 Megatest's throttles were all per process, so N clients starting at once could
 each launch a server (its start storms, P8/P17). Here the decision is taken
-under an exclusive ``flock`` on ``.servinfo/.start-<dbfname>.lock``, whose
-content is a lease: the wall-clock time and pid of the last start. Any process
+under the db's start lock (``startlock``: an expiring lease), and
+``.servinfo/.start-<dbfname>.lock`` holds the throttle's state: the wall-clock
+time and pid of the last start. Any process
 of any user of the area sees the same lease, so at most one start per
 ``start-throttle`` seconds per db happens area-wide, and the registered-file
 count is read inside the same critical section.
@@ -12,7 +13,6 @@ count is read inside the same critical section.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import subprocess
 import sys
@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from backend import procs, registry
 from backend.area import Area, validate_dbfname
 from backend.client import standby
+from backend.client.startlock import start_lease
 from backend.config import Settings
 from backend.errors import ConfigError
 
-LOCK_WAIT = 5.0
 EXIT_DECLINED = 3  # server.EXIT_DECLINED: start-up rules said no; not a failure
 _TAIL_BYTES = 8192
 
@@ -44,24 +44,18 @@ class LaunchResult:
 
 @contextlib.contextmanager
 def _start_lock(area: Area, dbfname: str) -> Iterator[int]:
+    """Hold the db's start lock (``startlock``: a lease that expires) and yield the
+    fd of ``.start-<dbfname>.lock``, whose content is the throttle's lease."""
     path = area.servinfo_dir / f".start-{dbfname}.lock"
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as exc:
         raise ConfigError(f"cannot open start lock {path}: {exc.strerror}") from exc
     try:
-        end = time.monotonic() + LOCK_WAIT
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > end:
-                    raise ConfigError(f"start lock {path} held for over {LOCK_WAIT:g}s") from None
-                time.sleep(0.005)
-        yield fd
+        with start_lease(area.servinfo_dir, dbfname):
+            yield fd
     finally:
-        os.close(fd)  # releases the flock
+        os.close(fd)
 
 
 def _read_lease(fd: int) -> float | None:

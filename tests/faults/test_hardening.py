@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -329,3 +330,43 @@ def test_registration_touched_in_the_future_is_judged_by_its_ping(area: Path) ->
         assert c.call("get-var", "x", deadline=20) == "1"
     assert live.path.exists()
     backend("stop", "--area", str(area), "--all", "--timeout", "5")
+
+
+# -- item 6: a stuck holder of the start lock does not block starts forever --------------------
+
+HOLD_AND_STOP = r"""
+import os, signal, sys
+from pathlib import Path
+from backend.client.startlock import start_lease
+with start_lease(Path(sys.argv[1]) / ".servinfo", "main.db"):
+    print("held", flush=True)
+    os.kill(os.getpid(), signal.SIGSTOP)
+"""
+
+
+@pytest.mark.slow
+def test_sigstopped_holder_of_the_start_lock_blocks_starts_only_until_its_lease_expires(
+    area: Path,
+) -> None:
+    from backend.client import startlock
+
+    (area / ".servinfo").mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_AND_STOP, str(area)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        wait_for(lambda: psutil.Process(holder.pid).status() == psutil.STATUS_STOPPED, 10)
+        t0 = time.monotonic()
+        r = backend("start", "--area", str(area), "--db", "main.db")
+        took = time.monotonic() - t0
+        assert r.returncode == 0, r.stderr
+        assert took < startlock.LEASE_TTL + 8, took
+        # The holder, resumed, leaves the lease that is not its own alone.
+        holder.send_signal(signal.SIGCONT)
+        assert holder.wait(10) == 0
+    finally:
+        holder.kill()
+        holder.wait(10)
+        if holder.stdout:
+            holder.stdout.close()
+        backend("stop", "--area", str(area), "--all", "--timeout", "5")
