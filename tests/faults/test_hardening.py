@@ -21,7 +21,7 @@ from backend.client.client import Client
 from backend.errors import CommandError, ConfigError
 from backend.wire import protocol
 from backend.wire.connection import Connection
-from tests.faults.util import authed, start_server, stop_proc
+from tests.faults.util import authed, raw_socket, recv_until_closed, start_server, stop_proc
 from tests.helpers import backend, entries, kill_area_processes, make_area, wait_for
 
 
@@ -370,3 +370,31 @@ def test_sigstopped_holder_of_the_start_lock_blocks_starts_only_until_its_lease_
         if holder.stdout:
             holder.stdout.close()
         backend("stop", "--area", str(area), "--all", "--timeout", "5")
+
+
+# -- item 10: bad traffic in a loop does not grow the log without bound ------------------------
+
+
+@pytest.mark.slow
+def test_over_cap_headers_in_a_loop_write_one_log_line_per_interval(area: Path) -> None:
+    proc, entry = start_server(area)
+    log = area / "logs" / f"server-main.db-{proc.pid}.log"
+    try:
+        before = log.stat().st_size
+        end = time.monotonic() + 3
+        n = 0
+        while time.monotonic() < end:
+            s = raw_socket(entry)
+            s.sendall(protocol.HEADER.pack(protocol.PRE_AUTH_MAX_FRAME + 1))
+            recv_until_closed(s, 2)
+            s.close()
+            n += 1
+        grown = log.read_text()[before:]
+        assert n > 100
+        # one line per cause per 10 s (was one line per connection: ~224 kB/s)
+        assert grown.count("closing connection") <= 2, grown
+        assert len(grown) < 2000, len(grown)
+        with Client(area, launch=None) as c:
+            assert c.call("get-var", "x") is None  # and the server serves on
+    finally:
+        assert stop_proc(proc) == 0
