@@ -27,7 +27,7 @@ from backend.server.admission import Admission
 from backend.wire import protocol
 
 log = logging.getLogger("backend.server")
-_LIMITED = {"rate_limited": True}  # logsetup.RateLimit: one line per cause per interval
+_LIMITED = {"rate_limited": True}  # ratelimit.RateLimit: one line per cause per interval
 
 MAX_PIPELINE = 32
 """Answers a connection may have outstanding (in flight or waiting for an earlier
