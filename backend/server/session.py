@@ -32,7 +32,7 @@ _LIMITED = {"rate_limited": True}  # ratelimit.RateLimit: one line per cause per
 MAX_PIPELINE = 32
 """Answers a connection may have outstanding (in flight or waiting for an earlier
 one) before its socket is no longer read."""
-FRAMES_PER_TURN = 8
+FRAMES_PER_TURN = 2
 """Frames dispatched in a row before yielding to other connections."""
 
 
