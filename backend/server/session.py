@@ -5,8 +5,9 @@ that same order (a FIFO of futures, written from done-callbacks as soon as an
 answer and every answer before it are ready); a frame must arrive whole within
 ``frame-deadline`` of its first byte, while an idle connection has no deadline;
 a session with ``MAX_PIPELINE`` answers outstanding stops reading until they
-drain; a connection that has not authenticated within ``auth-deadline`` of its
-accept is closed (``admission``: idle unauthenticated floods); every
+drain; an unauthenticated connection that goes ``auth-deadline`` seconds without
+a whole frame is closed (one timer per session, never a wrapper on reads:
+idle unauthenticated floods, ``admission``); every
 ``FRAMES_PER_TURN`` frames the session yields to the loop and waits for its
 socket's buffer to drain, so one pipelining client cannot monopolise the loop
 (issue 12 item 2: fair service, back-pressure on a peer that does not read).
@@ -65,12 +66,36 @@ class Session:
         self._drained = asyncio.Event()
         self._drained.set()
         self._closing = False
+        # Unauthenticated: closed after auth-deadline without a whole frame. Pings
+        # need no key, so a poller that pings on one connection stays; an idle flood
+        # does not (issue 12 item 1).
         self.auth_by = time.monotonic() + server.settings.auth_deadline
+        self._auth_timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            server.settings.auth_deadline, self._check_auth_deadline
+        )
 
     def authenticate(self) -> None:
         self.authenticated = True
         self.decoder.max_frame = self.server.settings.max_frame
         self.server.admission.authenticated(self)
+        self._cancel_auth_timer()
+
+    def _check_auth_deadline(self) -> None:
+        self._auth_timer = None
+        if self.authenticated or self._closing:
+            return
+        left = self.auth_by - time.monotonic()
+        if left > 0:
+            self._auth_timer = asyncio.get_running_loop().call_later(left, self._check_auth_deadline)
+            return
+        log.info("closing connection: unauthenticated and idle for %gs",
+                 self.server.settings.auth_deadline, extra=_LIMITED)
+        self.abort()
+
+    def _cancel_auth_timer(self) -> None:
+        if self._auth_timer is not None:
+            self._auth_timer.cancel()
+            self._auth_timer = None
 
     def abort(self) -> None:
         """Drop the connection now (admission made room for a newer one)."""
@@ -96,6 +121,7 @@ class Session:
                     frame_started = time.monotonic() if self.decoder.pending else 0.0
                     if not self.authenticated:
                         self.server.admission.spoke(self)
+                        self.auth_by = time.monotonic() + self.server.settings.auth_deadline
                     try:
                         answer = self.server.dispatch(self, obj)
                     except Exception:
@@ -125,13 +151,6 @@ class Session:
                         log.info("closing connection: frame not complete within %gs", deadline,
                                  extra=_LIMITED)
                         return
-                if not self.authenticated:
-                    auth_left = self.auth_by - time.monotonic()
-                    if auth_left <= 0:
-                        log.info("closing connection: not authenticated within %gs",
-                                 self.server.settings.auth_deadline, extra=_LIMITED)
-                        return
-                    timeout = auth_left if timeout is None else min(timeout, auth_left)
                 if timeout is None:
                     # Idle between frames: no deadline, and no wait_for wrapper on
                     # the hot path of every request.
@@ -140,7 +159,9 @@ class Session:
                     try:
                         data = await asyncio.wait_for(self.reader.read(262144), timeout)
                     except TimeoutError:
-                        continue  # the checks above say which deadline passed
+                        log.info("closing connection: frame not complete within %gs", deadline,
+                                 extra=_LIMITED)
+                        return
                 if not data:
                     await self._wait_flushed()
                     return
@@ -209,6 +230,7 @@ class Session:
         await self._close()
 
     async def _close(self) -> None:
+        self._cancel_auth_timer()
         if self.pending:
             try:
                 await asyncio.wait_for(self._drained.wait(), 1.0)
