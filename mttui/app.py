@@ -23,7 +23,6 @@ from textual.worker import Worker, WorkerState
 
 from backend import registry
 from backend.area import Area
-from backend.client import PingResult
 from backend.client import ping as real_ping
 from backend.config import Settings
 from mttui import model, tasks
@@ -66,10 +65,10 @@ class MonitorApp(ActionsMixin):
         self.interval, self.read_only = interval, read_only
         self.label = label or str(area.root)
         self.snapshot = model.Snapshot()
-        self.pings: dict[str, PingResult] = {}
+        self.pings = {}
         self.gone: dict[str, bool] = {}
         self.history = model.History()
-        self.rows: dict[str, model.Row] = {}
+        self.rows = {}
         self.filter_text = ""
         self.paused = False
         self.dirty = True
