@@ -156,7 +156,7 @@ class MonitorApp(ActionsMixin):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Results arrive as messages (below); this only reports a worker that
-        # raised (which, with exit_on_error, then ends the app with the traceback).
+        # raised (which, by Textual's exit_on_error default, then ends the app).
         worker = event.worker
         if worker.state == WorkerState.ERROR:
             self.notify(f"{worker.name} failed: {worker.error}", severity="error")

@@ -2,9 +2,9 @@
 
 Two kinds:
 
-- *Look again* (``RegistryChanged``, ``WatchFallback``): no payload. The data is
-  read by a worker and handed over as an immutable snapshot, so any two pending
-  messages are interchangeable and the queue keeps at most one of each.
+- *Look again* (``RegistryChanged``): no payload. The data is read by a
+  worker and handed over as an immutable snapshot, so two pending ones are
+  interchangeable and the queue keeps at most one (``can_replace``).
 - *Results* (the dataclasses below): a thread worker posts one as its last
   step, carrying its frozen result. Each has its own ``on_<name>`` handler, so a
   result is routed by its type, never by a worker's name.
@@ -28,13 +28,6 @@ class RegistryChanged(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, RegistryChanged)
-
-
-class WatchFallback(Message):
-    """The observer had to fall back to polling (e.g. inotify limits)."""
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, WatchFallback)
 
 
 # Plain (not frozen) dataclasses: Message.__init__, run from __post_init__,
