@@ -154,16 +154,19 @@ def _follow(path: Path, ino: int | None, pos: int, interval: float, stop: Any) -
     partial = b""
     while stop is None or not stop():
         try:
-            st = os.stat(path, follow_symlinks=False)
+            st: os.stat_result | None = os.stat(path, follow_symlinks=False)
         except FileNotFoundError:
+            st = None
+        if ino is not None and (st is None or st.st_ino != ino):
+            # Rotated: finish the old file, now events.jsonl.1, then read the new
+            # one (once it exists) from its start.
+            yield from _lines(path.with_name(FILE_NAME + ".1"), ino, pos, partial)
+            ino, pos, partial = None, 0, b""
+        if st is None:
             time.sleep(interval)
             continue
-        if st.st_ino != ino:
-            # Rotated (or created): finish the old file, now events.jsonl.1, then
-            # read the new one from its start.
-            if ino is not None:
-                yield from _lines(path.with_name(FILE_NAME + ".1"), ino, pos, partial)
-            ino, pos, partial = st.st_ino, 0, b""
+        if ino is None:
+            ino = st.st_ino
         if st.st_size > pos:
             chunk = _pread(path, pos, st.st_size - pos)
             pos += len(chunk)
