@@ -89,7 +89,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
         before = {s.stats.server_id: s.stats for s in first if s.stats is not None}
         time.sleep(args.interval)
         samples = fetch_area(area, settings, dbfname)
-    ok = [s.stats for s in samples if s.stats is not None]
+    ok = sorted((s.stats for s in samples if s.stats is not None),
+                key=lambda st: (st.dbfname, st.host, st.port))
     failed = [s for s in samples if s.stats is None]
     per_server = [(st, summarize([st], before)) for st in ok]
     dbs = sorted({st.dbfname for st in ok})

@@ -38,7 +38,7 @@ class _CommandCounter:
     def as_wire(self) -> dict[str, Any]:
         return {
             "outcomes": {k: n for k, n in self.outcomes.items() if n},
-            "buckets": self.buckets,
+            "buckets": list(self.buckets),  # a copy: this request is counted before the answer is encoded
             "sum_s": self.sum_s,
         }
 

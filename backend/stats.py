@@ -40,6 +40,10 @@ LATENCY_BOUNDS: tuple[float, ...] = (
 BATCH_BOUNDS: tuple[float, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 OK_OUTCOMES = ("ok", "loaded")
+# Not database work: ``requests``, rates and percentiles leave these out, so the
+# observer (a ping and a stats per poll) and pinging clients do not show up as
+# load, and 20-us pings do not drown the latency of real calls. Errors count all.
+CONTROL_COMMANDS = frozenset({"ping", "auth", "stop", "stats"})
 
 
 @dataclass(frozen=True)
@@ -139,18 +143,22 @@ class ServerStats:
 
     @property
     def requests(self) -> int:
-        return sum(c.count for c in self.commands.values())
+        """Database requests answered (control commands left out, see ``CONTROL_COMMANDS``)."""
+        return sum(c.count for n, c in self.commands.items() if n not in CONTROL_COMMANDS)
 
     @property
     def errors(self) -> int:
         return sum(c.errors for c in self.commands.values())
 
     def latency_buckets(self, command: str | None = None) -> tuple[int, ...]:
-        """One command's histogram, or every command's summed."""
+        """One command's histogram, or every database command's summed."""
         if command is not None:
             c = self.commands.get(command)
             return c.buckets if c else (0,) * (len(self.latency_bounds) + 1)
-        return sum_buckets((c.buckets for c in self.commands.values()), len(self.latency_bounds) + 1)
+        return sum_buckets(
+            (c.buckets for n, c in self.commands.items() if n not in CONTROL_COMMANDS),
+            len(self.latency_bounds) + 1,
+        )
 
 
 def sum_buckets(histograms: Iterable[tuple[int, ...]], size: int) -> tuple[int, ...]:
@@ -209,17 +217,15 @@ def summarize(now: Iterable[ServerStats], before: Mapping[str, ServerStats] | No
     hist = sum_buckets((s.latency_buckets() for s in cur), size)
     rate_now: float | None = None
     if before is not None:
-        delta, dt_sum, dreq = [0] * size, 0.0, 0
+        delta, rate_now = [0] * size, 0.0
         for s in cur:
             prev = before.get(s.server_id)
             # A server that restarted counts from zero: its earlier sample is not comparable.
             if prev is None or prev.started != s.started or s.now <= prev.now:
                 continue
-            dreq += s.requests - prev.requests
-            dt_sum = max(dt_sum, s.now - prev.now)
+            rate_now += (s.requests - prev.requests) / (s.now - prev.now)
             for i, (a, b) in enumerate(zip(s.latency_buckets(), prev.latency_buckets(), strict=True)):
                 delta[i] += a - b
-        rate_now = dreq / dt_sum if dt_sum > 0 else 0.0
         if sum(delta):
             hist = tuple(delta)
     p50, p99 = percentile(bounds, hist, 0.5), percentile(bounds, hist, 0.99)

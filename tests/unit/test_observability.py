@@ -234,3 +234,27 @@ def test_follow_sees_new_events_across_a_rotation(ev_area: Area, monkeypatch: py
         seen.append(next(stream))
     assert [e["i"] for e in seen] == list(range(20))  # nothing lost, nothing repeated
     assert events.events_path(ev_area).with_name("events.jsonl.1").exists()
+
+
+def test_control_commands_are_not_load_but_their_errors_count() -> None:
+    c = Counters(["set-var"])
+    for cmd in ("ping", "stats", "auth"):
+        c.count_request(cmd, [protocol.OK, None, None, {}], 0.00002)
+    c.count_request("stats", protocol.error_wire("unauthorized", "", {}), 0.00002)
+    c.count_request("set-var", [protocol.OK, None, None, {}], 0.004)
+    s = _snapshot(c)
+    assert s.requests == 1 and s.errors == 1
+    assert sum(s.latency_buckets()) == 1  # 20-us pings do not drown the db latency
+    assert s.commands["ping"].count == 1  # still counted, in their own rows
+
+
+def test_a_snapshot_does_not_change_when_counting_goes_on() -> None:
+    """The stats request itself is counted before its answer is encoded."""
+    c = Counters([])
+    wire = c.snapshot(IDENTITY, 0, None, 1001.0)
+    c.count_request("ping", [protocol.OK, None, None, {}], 0.00002)
+    assert wire["commands"] == {}
+    c.count_request("ping", [protocol.OK, None, None, {}], 0.00002)
+    wire = c.snapshot(IDENTITY, 0, None, 1002.0)
+    c.count_request("ping", [protocol.OK, None, None, {}], 0.00002)
+    assert sum(wire["commands"]["ping"]["buckets"]) == 2 == sum(wire["commands"]["ping"]["outcomes"].values())
