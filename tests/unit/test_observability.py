@@ -258,3 +258,16 @@ def test_a_snapshot_does_not_change_when_counting_goes_on() -> None:
     wire = c.snapshot(IDENTITY, 0, None, 1002.0)
     c.count_request("ping", [protocol.OK, None, None, {}], 0.00002)
     assert sum(wire["commands"]["ping"]["buckets"]) == 2 == sum(wire["commands"]["ping"]["outcomes"].values())
+
+
+def test_servers_and_the_cli_never_load_prometheus_client() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, backend.cli, backend.server, backend.client, backend.supervisor, "
+        "backend.statsfetch, backend.cli_observe, backend.events\n"
+        "backend.cli.build_parser()\n"
+        "assert 'prometheus_client' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
