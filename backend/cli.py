@@ -115,9 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("cmd")
     p.add_argument("params", nargs="*", metavar="PARAM", help="JSON if it parses, else a string")
 
-    from backend import cli_observe
+    from backend.ops import observe
 
-    cli_observe.add_parsers(sub)
+    observe.add_parsers(sub)
     return parser
 
 
@@ -155,7 +155,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return sup.run()
     if not 0 <= args.metrics_port < 65536:
         raise CliError(f"--metrics-port {args.metrics_port} is not a port number")
-    from backend.metrics import serve_metrics
+    from backend.ops.metrics import serve_metrics
 
     try:
         http, thread = serve_metrics(area, settings, args.metrics_host, args.metrics_port)
@@ -435,7 +435,7 @@ COMMANDS = {
 
 
 def _observe_commands() -> dict[str, Any]:
-    from backend.cli_observe import COMMANDS as observe
+    from backend.ops.observe import COMMANDS as observe
 
     return observe
 

@@ -1,6 +1,6 @@
 """The shape of a server's ``stats`` answer, and what is derived from it.
 
-A server counts (``backend/counters.py``, server side); this module is the one
+A server counts (``backend/server/counters.py``); this module is the one
 reader of what it sends: ``ServerStats.from_wire`` validates the msgpack map,
 and the helpers derive rates between two snapshots, latency percentiles from
 the fixed-bucket histograms, and sums per db and per area. ``backend stats``,

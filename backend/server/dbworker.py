@@ -16,8 +16,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from backend.counters import DbCounters
 from backend.db.store import Call, Outcome, Store
+from backend.server.counters import DbCounters
 
 log = logging.getLogger("backend.server")
 

@@ -33,10 +33,10 @@ import psutil
 from backend import events, procs, registry, rules, states
 from backend.area import Area, dbfname_for_run_id
 from backend.config import Settings
-from backend.counters import INVALID_REQUEST, Counters
 from backend.db import api
 from backend.db.store import Call, Outcome, Store
 from backend.errors import BackendError, CommandError, ConfigError, RegistryError
+from backend.server.counters import INVALID_REQUEST, Counters
 from backend.server.dbworker import DbWorker
 from backend.server.session import Session
 from backend.wire import protocol

@@ -18,8 +18,8 @@ import time
 from typing import Any, Protocol
 
 from backend.config import Settings
-from backend.counters import Counters
 from backend.errors import ProtocolError
+from backend.server.counters import Counters
 from backend.wire import protocol
 
 log = logging.getLogger("backend.server")

@@ -17,13 +17,15 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from backend import events, protocol
+from backend import events
 from backend.area import Area
-from backend.client import Client, Connection
+from backend.client.client import Client
+from backend.client.statsfetch import fetch_area
 from backend.config import load_settings
 from backend.errors import RemoteError
 from backend.stats import ServerStats
-from backend.statsfetch import fetch_area
+from backend.wire import protocol
+from backend.wire.connection import Connection
 from tests.helpers import backend, clean_env, entries, spawn_backend, wait_for
 from tests.integration.test_lifecycle import start_fg, stop_proc
 

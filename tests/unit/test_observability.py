@@ -14,13 +14,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from backend import events, protocol, registry
+from backend import events, registry
 from backend.area import Area
-from backend.counters import INVALID_REQUEST, UNKNOWN_COMMAND, Counters
+from backend.client.statsfetch import Sample
 from backend.errors import ProtocolError
-from backend.metrics import families
+from backend.ops.metrics import families
+from backend.server.counters import INVALID_REQUEST, UNKNOWN_COMMAND, Counters
 from backend.stats import LATENCY_BOUNDS, ServerStats, percentile, summarize
-from backend.statsfetch import Sample
+from backend.wire import protocol
 
 IDENTITY = {"server_id": "a" * 32, "dbfname": "main.db", "pid": 42, "host": "127.0.0.1",
             "port": 40000, "hostname": "h", "state": "running", "started": 1000.0}
@@ -265,8 +266,8 @@ def test_servers_and_the_cli_never_load_prometheus_client() -> None:
     import sys
 
     code = (
-        "import sys, backend.cli, backend.server, backend.client, backend.supervisor, "
-        "backend.statsfetch, backend.cli_observe, backend.events\n"
+        "import sys, backend.cli, backend.server.server, backend.client.client, backend.ops.supervisor, "
+        "backend.client.statsfetch, backend.ops.observe, backend.events\n"
         "backend.cli.build_parser()\n"
         "assert 'prometheus_client' not in sys.modules"
     )

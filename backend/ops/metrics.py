@@ -22,10 +22,10 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from backend.area import Area
+from backend.client.statsfetch import Sample, fetch_area
 from backend.client.status import classify
 from backend.config import Settings
 from backend.stats import ServerStats
-from backend.statsfetch import Sample, fetch_area
 
 BASE = ["area", "dbfname", "server_id", "host", "pid"]
 

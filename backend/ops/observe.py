@@ -1,7 +1,8 @@
 """``backend stats``, ``backend metrics`` and ``backend events`` (docs/observability.md).
 
 Kept apart from ``cli.py`` (which parses and dispatches) because their
-rendering is most of their code.
+rendering is most of their code; ``cli.py`` adds these parsers and
+imports this module lazily.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def _commands_json(s: ServerStats) -> dict[str, Any]:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from backend.statsfetch import fetch_area
+    from backend.client.statsfetch import fetch_area
 
     area = Area.open(args.area)
     dbfname = validate_dbfname(args.db) if args.db else None
@@ -132,7 +133,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    from backend.metrics import render
+    from backend.ops.metrics import render
 
     area = Area.open(args.area)
     sys.stdout.write(render(area, load_settings(area.root)))
