@@ -272,3 +272,18 @@ def test_servers_and_the_cli_never_load_prometheus_client() -> None:
         "assert 'prometheus_client' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_exit_reason_of_a_server_maps_to_a_documented_why() -> None:
+    from backend.server.server import retire_why
+
+    documented = {"stop", "signal", "idle", "rank", "file gone", "file replaced", "error"}
+    reasons = ["SIGTERM", "SIGINT", "stop command", "idle timeout", "rank", "registration file gone",
+               "registration file replaced", "registration never became visible", ""]
+    assert {retire_why(r) for r in reasons} == documented
+    from backend import rules
+
+    assert retire_why(rules.registration_problem(None, "a") or "") == "file gone"
+    assert retire_why(rules.registration_problem("b", "a") or "") == "file replaced"
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "observability.md").read_text()
+    assert all(f"`{why}`" in doc for why in documented)
