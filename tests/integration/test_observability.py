@@ -129,6 +129,10 @@ def test_stats_needs_authentication(area: Path) -> None:
 def test_stats_with_no_server_is_a_one_line_error(area: Path) -> None:
     r = backend("stats", "--area", str(area))
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "no server registered" in r.stderr
+    r = backend("stats", "--area", str(area), "--db", "1.db")
+    assert r.returncode == 1 and "no server registered for 1.db" in r.stderr
+    r = backend("stats", "--area", str(area), "--db", "../x.db")
+    assert r.returncode == 1 and "invalid dbfname" in r.stderr
     r = backend("stats", "--area", str(area), "--interval", "-1")
     assert r.returncode != 0 and r.stderr.count("\n") == 1
 
