@@ -28,7 +28,7 @@ class Sample:
     entry: registry.Entry
     stats: ServerStats | None
     error: str | None = None
-    ping: PingResult | None = None  # None: not reached (see ``error``)
+    ping: PingResult | None = None  # None: not tried (another host's loopback address)
 
 
 def fetch_stats(key: bytes, entry: registry.Entry, timeout: float) -> Sample:
@@ -39,7 +39,8 @@ def fetch_stats(key: bytes, entry: registry.Entry, timeout: float) -> Sample:
     try:
         conn = Connection(reg.host, reg.port, timeout)
     except BackendError as exc:
-        return Sample(entry, None, str(exc))
+        return Sample(entry, None, str(exc), PingResult(ok=False, error=str(exc)))
+    pong: PingResult | None = None
     try:
         pong = conn.ping(timeout)
         if not pong.matches(reg.server_id):
@@ -50,7 +51,8 @@ def fetch_stats(key: bytes, entry: registry.Entry, timeout: float) -> Sample:
             return Sample(entry, None, f"stats refused: {resp.errmsg}", pong)
         return Sample(entry, ServerStats.from_wire(resp.result), None, pong)
     except BackendError as exc:
-        return Sample(entry, None, str(exc), PingResult(ok=False, error=str(exc)))
+        # A server that answered the ping but not stats is still alive (its state counts).
+        return Sample(entry, None, str(exc), pong or PingResult(ok=False, error=str(exc)))
     finally:
         conn.close()
 

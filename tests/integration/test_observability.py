@@ -276,6 +276,13 @@ def test_kill_9_is_recorded_by_the_next_start_up_scan(area: Path) -> None:
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     stop_proc(proc)
+    # Until someone removes its file, the dead server is a registration that is not up.
+    samples = _samples(backend("metrics", "--area", str(area), check=True).stdout)
+    [up] = samples["mtserve_up"]
+    assert up.value == 0 and up.labels["pid"] == str(proc.pid)
+    [dead] = samples["mtserve_servers"]
+    assert dead.labels["state"] == "DEAD" and dead.value == 1
+    assert "mtserve_requests_total" not in samples
     old = time.time() - 1000  # untouched for longer than stale-after: provably dead
     os.utime(entry.path, (old, old))
     proc2, _ = start_fg(area)
