@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from backend.client import Client
+from backend.client.client import Client
 from backend.errors import RemoteError
 from tests.helpers import entries
 from tests.integration.test_api_roundtrip import KEYS, cli, q, q1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from backend.api import COMMANDS
+from backend.db.api import COMMANDS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 

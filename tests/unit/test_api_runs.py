@@ -184,6 +184,6 @@ def test_importing_any_command_module_first_has_no_cycle() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )
-    from backend.api import COMMANDS
+    from backend.db.api import COMMANDS
 
     assert int(out.stdout) == len(COMMANDS)  # every module registered, whatever came first

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from backend.demoload import LocalCaller
+from backend.ops.demoload import LocalCaller
 from tests.unit.conftest import q
 from tests.unit.test_api_tests import KEYS, bad_request
 
@@ -191,6 +191,6 @@ def test_test_data_rollup(lc: LocalCaller, run: int, tmp_path: Path) -> None:
 def test_roll_up_rule_matches_megatest_examples(
     items: list[tuple[str, str]], parent: tuple[str, str]
 ) -> None:
-    from backend.commands.rollup import parent_state_status
+    from backend.db.commands.rollup import parent_state_status
 
     assert parent_state_status(items) == parent
