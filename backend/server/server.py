@@ -34,6 +34,7 @@ from backend import events, procs, registry, rules, states
 from backend.area import Area, dbfname_for_run_id
 from backend.config import Settings
 from backend.db import api
+from backend.db.commands.servers import SERVER_COMMANDS
 from backend.db.store import Call, Outcome, Store
 from backend.errors import BackendError, CommandError, ConfigError, RegistryError
 from backend.server.counters import INVALID_REQUEST, Counters
@@ -453,6 +454,8 @@ class Server:
         if req.cmd == "stop":
             self.request_shutdown("stop command")
             return [protocol.OK, None, True, self.meta()]
+        if req.cmd in SERVER_COMMANDS:
+            return self._server_command(req)
         try:
             command = api.lookup(req.cmd)
             self._check_run_id(req.run_id)
@@ -477,6 +480,20 @@ class Server:
         fut = self._db.submit(Call(command, ctx, req.params, idem))
         status = protocol.LOADED if loaded else protocol.OK
         return _respond_later(self, fut, status, req.cmd, t0)
+
+    def _server_command(self, req: protocol.Request) -> list[Any]:
+        """api.scm's kill-server and start-server (see db/commands/servers.py)."""
+        if req.params:
+            return protocol.error_wire("bad_request", f"{req.cmd} takes no params", self.meta())
+        if req.cmd == "kill-server":
+            self.request_shutdown("kill-server command")
+            return [protocol.OK, None, True, self.meta()]
+        # start-server: this server is the running one the caller asked for.
+        answer = {
+            "started": False, "server_id": self.server_id, "pid": self.pid,
+            "dbfname": self.dbfname, "reason": f"a server of {self.dbfname} is running",
+        }
+        return [protocol.OK, None, answer, self.meta()]
 
     def _check_run_id(self, run_id: int | None) -> None:
         want = dbfname_for_run_id(run_id, self.settings.num_run_dbs)
