@@ -392,7 +392,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if (args.reps is not None and args.reps < 1) or (args.duration is not None and args.duration <= 0):
         p.error("--reps must be >= 1 and --duration > 0")
-    data = run(args.scenario or list(SCENARIOS), args.quick, args.reps, args.duration)
+    try:
+        data = run(args.scenario or list(SCENARIOS), args.quick, args.reps, args.duration)
+    except RuntimeError as exc:  # a target that would not start or answered wrongly: one line
+        print(f"backend bench: error: {exc}", file=sys.stderr)
+        return 1
     print(report.markdown_table(data["summary"]))
     for note in data["notes"]:
         print(f"note: {note}")

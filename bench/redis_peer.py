@@ -31,7 +31,7 @@ MakeCommand = Callable[[int], list[bytes]]
 INSTALL_HINT = "apt-get install redis-server"
 
 
-class RespError(Exception):
+class RespError(RuntimeError):
     """A reply the decoder cannot read, or an error reply from Redis."""
 
 

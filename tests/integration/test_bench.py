@@ -138,3 +138,19 @@ def test_importtime_parser_sorts_by_cumulative_and_skips_the_header() -> None:
     top = parse_importtime(text, top=2)
     assert top == [{"module": "backend.cli", "self_us": 50, "cumulative_us": 5000},
                    {"module": "json", "self_us": 300, "cumulative_us": 900}]
+
+
+def test_bench_names_a_redis_server_that_will_not_start_in_one_line(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "redis-server"
+    fake.write_text("#!/bin/sh\necho 'FATAL CONFIG FILE ERROR' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    env = {**clean_env(), "PATH": str(bin_dir), "TMPDIR": str(tmp_path)}
+    r = backend("bench", "--quick", "--scenario", "redis", "--reps", "1", "--duration", "0.1",
+                timeout=120, env=env)
+    assert r.returncode == 1
+    lines = [line for line in r.stderr.splitlines() if not line.startswith("bench: ")]
+    assert lines == [lines[0]] and "redis-server did not start" in lines[0], r.stderr
+    assert "FATAL CONFIG FILE ERROR" in lines[0] and "Traceback" not in r.stderr
+    assert _processes_mentioning(str(tmp_path)) == []  # our own server was stopped too
