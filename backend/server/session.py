@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from backend.config import Settings
 from backend.errors import FrameTooLarge, ProtocolError
 from backend.server.admission import Admission
+from backend.server.counters import Counters
 from backend.wire import protocol
 
 log = logging.getLogger("backend.server")
@@ -46,6 +47,8 @@ class SessionHost(Protocol):
     def dispatch(self, session: Session, obj: Any) -> list[Any] | asyncio.Future[list[Any]]: ...
 
     def meta(self) -> dict[str, Any]: ...
+
+    counters: Counters
 
     @property
     def admission(self) -> Admission[Session]: ...
@@ -90,6 +93,7 @@ class Session:
             return
         log.info("closing connection: unauthenticated and idle for %gs",
                  self.server.settings.auth_deadline, extra=_LIMITED)
+        self.server.counters.count_refused()
         self.abort()
 
     def _cancel_auth_timer(self) -> None:
@@ -100,6 +104,7 @@ class Session:
     def abort(self) -> None:
         """Drop the connection now (admission made room for a newer one)."""
         self._closing = True
+        self._cancel_auth_timer()
         self.writer.transport.abort()
 
     async def serve(self) -> None:
@@ -116,6 +121,7 @@ class Session:
                         # Say why before closing: the peer learns the cap instead of
                         # resending into a reset connection (issue 12 item 8).
                         self._emit(protocol.error_wire("too_large", str(exc), self.server.meta()))
+                    self.server.counters.count_refused()
                     return
                 if obj is not None:
                     frame_started = time.monotonic() if self.decoder.pending else 0.0
@@ -150,6 +156,7 @@ class Session:
                     if timeout <= 0:
                         log.info("closing connection: frame not complete within %gs", deadline,
                                  extra=_LIMITED)
+                        self.server.counters.count_refused()
                         return
                 if timeout is None:
                     # Idle between frames: no deadline, and no wait_for wrapper on
@@ -161,12 +168,14 @@ class Session:
                     except TimeoutError:
                         log.info("closing connection: frame not complete within %gs", deadline,
                                  extra=_LIMITED)
+                        self.server.counters.count_refused()
                         return
                 if not data:
                     await self._wait_flushed()
                     return
                 if not self.decoder.pending:
                     frame_started = time.monotonic()
+                self.server.counters.bytes_in += len(data)
                 self.decoder.feed(data)
         except (ConnectionError, OSError):
             return
@@ -211,6 +220,7 @@ class Session:
                 )
             )
         if not self.writer.is_closing():
+            self.server.counters.bytes_out += len(data)
             self.writer.write(data)
 
     async def _wait_flushed(self) -> None:

@@ -1,4 +1,4 @@
-"""Test data: csv->test-data and read-test-data.
+"""Test data: csv->test-data, insert-test-data, read-test-data, test-data-rollup.
 
 CSV lines are ``category,variable,value,expected,tol,units,comment,status,type``
 (Megatest's order; missing trailing fields are empty, blank lines skipped).
@@ -32,9 +32,11 @@ from backend.db.commands.base import (
     command,
     param,
     rows_as_dicts,
+    want_opt_str,
     want_str,
 )
 from backend.db.commands.patterns import name_clause
+from backend.db.commands.rollup import data_rollup, roll_up
 from backend.db.commands.scope import require_run
 from backend.db.commands.tests import test_row
 
@@ -204,3 +206,16 @@ def read_test_data(conn: sqlite3.Connection, ctx: CallContext, params: list[Any]
             [test["id"], *args],
         )
     )
+
+
+@command("test-data-rollup", write=True)
+def test_data_rollup(conn: sqlite3.Connection, ctx: CallContext, params: list[Any]) -> Any:
+    """[test-id, status?] -> True. ``status`` is accepted and unused (as Megatest)."""
+    run_id = require_run(ctx, "test-data-rollup")
+    arity(params, 1, 2)
+    test = test_row(conn, run_id, params[0])
+    want_opt_str(param(params, 1), "status")
+    data_rollup(conn, test["id"])
+    if test["item_path"]:
+        roll_up(conn, run_id, test["testname"])
+    return True

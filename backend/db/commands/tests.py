@@ -25,7 +25,7 @@ from backend.db.commands.base import (
     want_str_list,
 )
 from backend.db.commands.patterns import test_clause
-from backend.db.commands.rollup import RUNNING_STATES, roll_up
+from backend.db.commands.rollup import RUNNING_STATES, data_rollup, roll_up
 from backend.db.commands.scope import require_run
 
 MAX_NAME = 1024
@@ -170,6 +170,21 @@ def test_set_state_status_by_id(
     state = want_opt_str(params[1], "state")
     status = want_opt_str(params[2], "status")
     comment = want_opt_str(param(params, 3), "comment")
+    set_state_status_and_roll_up(conn, run_id, test, state, status, comment)
+    return True
+
+
+def set_state_status_and_roll_up(
+    conn: sqlite3.Connection,
+    run_id: int,
+    test: dict[str, Any],
+    state: str | None,
+    status: str | None,
+    comment: str | None,
+) -> None:
+    """Megatest's set-state-status-and-roll-up-items on a known row: set the
+    given fields (None = leave), stamp start/duration, status AUTO from the
+    test's data, roll an item up."""
     sets: list[str] = []
     args: list[Any] = []
     for col, val in (("state", state), ("status", status), ("comment", comment)):
@@ -182,9 +197,11 @@ def test_set_state_status_by_id(
         sets.append("run_duration = max(0, strftime('%s','now') - event_time)")
     if sets:
         conn.execute(f"UPDATE tests SET {', '.join(sets)} WHERE id = ?", [*args, test["id"]])
+    if status == "AUTO":
+        # Megatest: status AUTO means "take it from the test's data" (test-data-rollup).
+        data_rollup(conn, test["id"])
     if test["item_path"]:
         roll_up(conn, run_id, test["testname"])
-    return True
 
 
 def _count(conn: sqlite3.Connection, where: str, args: list[Any]) -> int:
