@@ -7,8 +7,6 @@ ever opened outside the area (``dbfname`` is validated before it is joined).
 from __future__ import annotations
 
 import errno
-import hashlib
-import hmac
 import os
 import re
 import secrets
@@ -110,19 +108,17 @@ class Area:
     def log_path(self, dbfname: str, pid: int) -> Path:
         return self.logs_dir / f"server-{validate_dbfname(dbfname)}-{pid}.log"
 
-    def identity(self, key: bytes) -> str:
+    def identity(self) -> str:
         """What tells this area from every other, also from a ``cp -a`` copy of it,
-        and is the same on every host that mounts it (docs/reliability.md, "area
-        identity"): the inode number of the area directory (NFS hands every client
-        the server's file id; a copy is a new directory, a new inode) plus a tag
-        derived from the key (inode numbers of different filesystems may coincide).
-        Servers put it in the ping reply's meta as ``area``."""
+        and is the same on every host that mounts it (docs/reliability.md, "Area
+        identity"): the inode number of the area directory. NFS hands every client
+        the server's file id; a copy is a new directory, so a new inode. Servers put
+        it in the ping reply's meta as ``area``."""
         try:
             ino = os.stat(self.root).st_ino
         except OSError as exc:
             raise ConfigError(f"area {self.root} cannot be read: {exc.strerror}") from exc
-        tag = hmac.new(key, b"mtserve area identity", hashlib.sha256).hexdigest()[:16]
-        return f"{ino:x}-{tag}"
+        return f"{ino:x}"
 
     def ensure_dirs(self) -> None:
         """Create the area's directories; ConfigError naming the first that cannot

@@ -41,8 +41,9 @@ def _number(
     def parse(text: str) -> Any:
         try:
             value = kind(text)
-        except (ValueError, OverflowError):
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        except OverflowError:
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range") from None
+        # A ValueError (not a number) propagates: argparse says "invalid int value".
         if not math.isfinite(value) or value < lo or (lo_open and value == lo) or value > hi:
             low = f"> {_shown(kind, lo)}" if lo_open else f">= {_shown(kind, lo)}"
             raise argparse.ArgumentTypeError(

@@ -103,7 +103,7 @@ class Client:
     def identity(self) -> str:
         """This area's identity (``Area.identity``), compared with each server's."""
         if self._identity is None:
-            self._identity = self.area.identity(self.key)
+            self._identity = self.area.identity()
         return self._identity
 
     # -- public API ----------------------------------------------------------

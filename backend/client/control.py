@@ -63,7 +63,7 @@ def stop_server(
             return result
         key = area.key()
         theirs = pong.meta.get("area")
-        if theirs is not None and theirs != area.identity(key):
+        if theirs is not None and theirs != area.identity():
             # A registration copied from another area: its server is not ours to stop.
             result.outcome = "serves another area (a copied or forged registration): not stopped"
             return result

@@ -130,7 +130,7 @@ class Server:
         self.area.ensure_dirs()
         self._check_bind_allowed()
         self.key = self.area.key()
-        self.identity = self.area.identity(self.key)
+        self.identity = self.area.identity()
         declined = await self._startup_scan()
         if declined:
             log.info("%s", declined)

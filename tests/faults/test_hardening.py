@@ -98,7 +98,7 @@ def test_a_request_naming_another_area_is_refused_wrong_area(area: Path) -> None
         other = Connection(entry.registration.host, entry.registration.port, 5)
         pong = other.ping(5)
         other.close()
-        assert pong.meta["area"] == Area.open(area).identity((area / ".mtkey").read_text().strip().encode())
+        assert pong.meta["area"] == Area.open(area).identity()
         resp = conn.request(["get-var", None, ["x"], {**meta, "area": "1-0000"}], 5)
         assert resp.error_code == "wrong_area", resp
         resp = conn.request(["get-var", None, ["x"], {**meta, "area": pong.meta["area"]}], 5)
@@ -191,7 +191,9 @@ def test_unwritable_area_fails_at_once_with_its_real_cause(tmp_path: Path) -> No
                      ("start", "--area", str(area), "--db", "main.db")):
             t0 = time.monotonic()
             r = backend(*args)
-            assert time.monotonic() - t0 < 1.5, args
+            # A hang guard (it waited the 30 s deadline); the command itself answers
+            # in well under a second, but its interpreter may start slowly on a busy host.
+            assert time.monotonic() - t0 < 5, args
             assert r.returncode == 1, r
             assert f"cannot create {area}/.servinfo: {cause}" in r.stderr, r.stderr
             assert len(r.stderr.strip().splitlines()) == 1
