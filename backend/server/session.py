@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import random
 import secrets
 import time
 from typing import Any, Protocol
@@ -34,8 +35,10 @@ _LIMITED = {"rate_limited": True}  # ratelimit.RateLimit: one line per cause per
 MAX_PIPELINE = 32
 """Answers a connection may have outstanding (in flight or waiting for an earlier
 one) before its socket is no longer read."""
-FRAMES_PER_TURN = 2
-"""Frames dispatched in a row before yielding to other connections."""
+FRAMES_PER_TURN = 1
+"""Frames dispatched in a row before yielding to other connections. The yield comes
+before the next frame, so a request/response client (one frame per read) never
+pays for it; a pipelining one yields between frames."""
 
 
 class SessionHost(Protocol):
@@ -72,9 +75,12 @@ class Session:
         # Unauthenticated: closed after auth-deadline without a whole frame. Pings
         # need no key, so a poller that pings on one connection stays; an idle flood
         # does not (issue 12 item 1).
-        self.auth_by = time.monotonic() + server.settings.auth_deadline
+        # Jittered (x1-1.5), so that a flood opened at once is not closed at once
+        # and does not come back as one burst of reconnects.
+        self._auth_idle = server.settings.auth_deadline * (1 + random.random() / 2)
+        self.auth_by = time.monotonic() + self._auth_idle
         self._auth_timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
-            server.settings.auth_deadline, self._check_auth_deadline
+            self._auth_idle, self._check_auth_deadline
         )
 
     def authenticate(self) -> None:
@@ -124,10 +130,17 @@ class Session:
                     self.server.counters.count_refused()
                     return
                 if obj is not None:
+                    if turn >= FRAMES_PER_TURN:
+                        # Another frame right behind the last one: the other
+                        # connections first, and stop while our peer does not read.
+                        turn = 0
+                        await asyncio.sleep(0)
+                        await self.writer.drain()
+                    turn += 1
                     frame_started = time.monotonic() if self.decoder.pending else 0.0
                     if not self.authenticated:
                         self.server.admission.spoke(self)
-                        self.auth_by = time.monotonic() + self.server.settings.auth_deadline
+                        self.auth_by = time.monotonic() + self._auth_idle
                     try:
                         answer = self.server.dispatch(self, obj)
                     except Exception:
@@ -138,13 +151,8 @@ class Session:
                             "bad_request", "the request could not be processed", self.server.meta()
                         )
                     self._emit(answer)
-                    turn += 1
                     if len(self.pending) >= MAX_PIPELINE:
                         await self._wait_flushed()
-                    elif turn >= FRAMES_PER_TURN:
-                        turn = 0
-                        await asyncio.sleep(0)  # let other connections have a turn
-                        await self.writer.drain()  # and stop while our peer does not read
                     continue
                 turn = 0
                 await self.writer.drain()
