@@ -1,0 +1,387 @@
+"""One sync pass: an area's sqlite files into the central database, all or nothing.
+
+The pass (docs/central.md "Sync rules"):
+
+1. Migrate the central schema if needed (its own transaction).
+2. In ONE transaction: take an advisory lock on the area's path (two passes
+   of one area never overlap: P18), find or register the area, add its tags.
+3. Read each run db file (``<k>.db``) in one read snapshot: tests, steps and
+   data with ``last_update`` at or after that file's watermark, the rows
+   quarantined last time, and the tests of every changed step and data row
+   (so a step is sent even when its test did not change: P2).
+4. Then read main.db (after the run dbs, so every run a test names is there):
+   all runs; the changed ones are upserted on their own (a run changed alone
+   is sent: P1). A run ``deleted`` in the area is updated, never created.
+5. Upsert tests, steps and data on Megatest's natural keys, mapping local ids
+   to central ids through those keys; store the new watermarks (the largest
+   ``last_update`` read, per file and table: the writer's clock, not ours, P3),
+   the refused rows, and ``areas.last_sync``; COMMIT.
+
+A failure anywhere rolls the whole transaction back: the central database
+and the watermarks are as before, and the next pass sends the same rows.
+Rows are never deleted centrally (Megatest's rule, see docs/central.md).
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from backend.area import Area
+from backend.central import clean, source, sql
+from backend.central.driver import connect, is_driver_error, one_line
+from backend.central.schema import migrate
+from backend.central.settings import redact
+from backend.central.upsert import Params, upsert
+from backend.config import read_megatest_section
+from backend.errors import CentralError
+
+MAIN_DB = "main.db"
+# Steps and data are stamped with the plain clock (backend/schema.py), so a
+# clock stepped back on the writer could stamp a row below the watermark: those
+# tables are re-read this far back (an unchanged re-send writes nothing).
+# Runs and tests have strictly increasing stamps and need no margin.
+PLAIN_STAMP_MARGIN = 2.0
+DELETED_RUN = "deleted"
+
+
+@dataclass
+class TableCounts:
+    read: int = 0
+    inserted: int = 0
+    changed: int = 0
+    refused: int = 0
+    skipped: int = 0
+
+
+@dataclass
+class SyncResult:
+    area: str
+    area_id: int
+    area_name: str
+    started: float
+    seconds: float = 0.0
+    tables: dict[str, TableCounts] = field(default_factory=dict)
+
+    def counts(self, table: str) -> TableCounts:
+        return self.tables.setdefault(table, TableCounts())
+
+    @property
+    def rows(self) -> int:
+        return sum(c.read for c in self.tables.values())
+
+    @property
+    def written(self) -> int:
+        """Rows inserted or changed centrally (``rows`` also counts unchanged re-reads)."""
+        return sum(c.inserted + c.changed for c in self.tables.values())
+
+    @property
+    def refused(self) -> int:
+        return sum(c.refused for c in self.tables.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"area": self.area, "area_id": self.area_id, "area_name": self.area_name,
+                "started": self.started, "seconds": round(self.seconds, 3), "rows": self.rows, "written": self.written,
+                "refused": self.refused, "tables": {k: asdict(v) for k, v in self.tables.items()}}
+
+
+def sync_area(
+    area: Area, dest: str, *, area_tag: str = "", conn: Any = None,
+    clock: Callable[[], float] = time.time,
+) -> SyncResult:
+    """One pass; CentralError (one line, no password) if it could not commit."""
+    own = conn is None
+    if own:
+        conn = connect(dest)
+    try:
+        migrate(conn)
+        return _Pass(conn, area, area_tag, clock).run()
+    except CentralError:
+        raise
+    except Exception as exc:
+        if is_driver_error(exc):
+            raise CentralError(f"sync of {area.root} to {redact(dest)} failed: {one_line(exc)}") from None
+        raise
+    finally:
+        if own:
+            conn.close()
+
+
+def area_name(area: Area) -> str:
+    """Megatest's: ``[setup] area-name``, else the testsuite name, else the directory."""
+    setup = read_megatest_section(area.config_path, "setup")
+    return (setup.get("area-name") or setup.get("testsuite")
+            or os.environ.get("MT_TESTSUITE_NAME") or area.root.name or "area")
+
+
+@dataclass
+class _FileRead:
+    """What one run db file contributed to this pass."""
+
+    dbfile: str
+    tests: dict[int, source.Row]
+    steps: list[source.Row]
+    data: list[source.Row]
+    mark_rows: dict[str, list[source.Row]]  # the rows read by watermark, per table
+    retried: dict[str, set[int]]  # quarantined ids read again, per table
+
+
+class _Pass:
+    def __init__(self, conn: Any, area: Area, area_tag: str, clock: Callable[[], float]) -> None:
+        self.conn = conn
+        self.area = area
+        self.area_tag = area_tag
+        self.clock = clock
+        self.now = int(clock())
+        self.area_id = 0
+        self.marks: dict[tuple[str, str], float] = {}
+        self.rejects: dict[tuple[str, str], set[int]] = {}
+        self.new_rejects: list[tuple[str, str, int, str]] = []
+
+    def run(self) -> SyncResult:
+        path = str(self.area.root)
+        t0 = time.monotonic()
+        with self.conn.transaction():
+            self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("mtserve-sync:" + path,))
+            self.area_id, name = self._register(path)
+            self.result = SyncResult(path, self.area_id, name, float(self.now))
+            self._tag()
+            self._load_marks()
+            files = [self._read_run_db(f) for f in source.run_db_files(self.area)]
+            run_ids = self._sync_runs()
+            for f in files:
+                self._sync_file(f, run_ids)
+            self._save_rejects()
+            self.conn.execute("UPDATE areas SET last_sync = %s WHERE id = %s", (self.now, self.area_id))
+        self.result.seconds = time.monotonic() - t0
+        return self.result
+
+    # -- area, tags, bookkeeping -------------------------------------------------
+
+    def _register(self, path: str) -> tuple[int, str]:
+        row = self.conn.execute("SELECT id, area_name FROM areas WHERE area_path = %s", (path,)).fetchone()
+        if row is not None:
+            return int(row[0]), str(row[1])
+        base = clean.text(area_name(self.area)) or "area"
+        user = getpass.getuser()
+        digest = hashlib.md5(path.encode()).hexdigest()
+        # Megatest's fallbacks (<user>_<name>, then 4 hex of md5(path) before
+        # it), then the full digest, which cannot collide with another path.
+        for candidate in (base, f"{user}_{base}", f"{digest[:4]}{user}_{base}", f"{digest}_{base}"):
+            got = self.conn.execute(
+                "INSERT INTO areas (area_name, area_path) VALUES (%s, %s) ON CONFLICT DO NOTHING RETURNING id",
+                (candidate, path),
+            ).fetchone()
+            if got is not None:
+                return int(got[0]), candidate
+        raise CentralError(f"cannot register area {path}: every candidate name is taken")
+
+    def _tag(self) -> None:
+        tags = [t.strip() for t in self.area_tag.split(",") if t.strip()]
+        if not tags:
+            has = self.conn.execute("SELECT 1 FROM area_tags WHERE area_id = %s LIMIT 1", (self.area_id,)).fetchone()
+            tags = [] if has else ["local"]
+        for tag in tags:
+            self.conn.execute("INSERT INTO tags (tag_name) VALUES (%s) ON CONFLICT DO NOTHING", (clean.text(tag),))
+            self.conn.execute(
+                "INSERT INTO area_tags (tag_id, area_id) SELECT id, %s FROM tags WHERE tag_name = %s "
+                "ON CONFLICT DO NOTHING", (self.area_id, clean.text(tag)))
+
+    def _load_marks(self) -> None:
+        for dbfile, tbl, mark in self.conn.execute(
+                "SELECT dbfile, tbl, mark FROM mt_sync_marks WHERE area_id = %s", (self.area_id,)):
+            self.marks[(dbfile, tbl)] = float(mark)
+        for dbfile, tbl, local_id in self.conn.execute(
+                "SELECT dbfile, tbl, local_id FROM mt_sync_rejects WHERE area_id = %s", (self.area_id,)):
+            self.rejects.setdefault((dbfile, tbl), set()).add(int(local_id))
+
+    def _mark(self, dbfile: str, tbl: str, margin: float = 0.0) -> float | None:
+        m = self.marks.get((dbfile, tbl))
+        return None if m is None else m - margin
+
+    def _advance(self, dbfile: str, tbl: str, rows: list[source.Row]) -> None:
+        stamps = [clean.real(r.get("last_update")) for r in rows]
+        best = max((s for s in stamps if s is not None), default=None)
+        old = self.marks.get((dbfile, tbl))
+        if best is None or (old is not None and best <= old):
+            return
+        self.marks[(dbfile, tbl)] = best
+        self.conn.execute(
+            "INSERT INTO mt_sync_marks (area_id, dbfile, tbl, mark) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (area_id, dbfile, tbl) DO UPDATE SET mark = excluded.mark",
+            (self.area_id, dbfile, tbl, best))
+
+    def _refuse(self, dbfile: str, tbl: str, local_id: int, error: str) -> None:
+        self.new_rejects.append((dbfile, tbl, local_id, error))
+        self.result.counts(tbl).refused += 1
+
+    def _accepted(self, dbfile: str, tbl: str, local_ids: list[int]) -> None:
+        """Quarantined rows that went in (or no longer exist locally) leave the quarantine."""
+        if local_ids:
+            self.conn.execute(
+                "DELETE FROM mt_sync_rejects WHERE area_id = %s AND dbfile = %s AND tbl = %s "
+                "AND local_id = ANY(%s)", (self.area_id, dbfile, tbl, local_ids))
+
+    def _save_rejects(self) -> None:
+        for dbfile, tbl, local_id, error in self.new_rejects:
+            self.conn.execute(
+                "INSERT INTO mt_sync_rejects (area_id, dbfile, tbl, local_id, error, last_tried) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (area_id, dbfile, tbl, local_id) "
+                "DO UPDATE SET error = excluded.error, last_tried = excluded.last_tried",
+                (self.area_id, dbfile, tbl, local_id, error[:2000], self.now))
+
+    # -- reading -----------------------------------------------------------------
+
+    def _read_run_db(self, dbfile: str) -> _FileRead:
+        with source.snapshot(self.area.db_path(dbfile)) as db:
+            tests = source.read_changed(db, "tests", self._mark(dbfile, "tests"))
+            steps = source.read_changed(db, "test_steps", self._mark(dbfile, "test_steps", PLAIN_STAMP_MARGIN))
+            data = source.read_changed(db, "test_data", self._mark(dbfile, "test_data", PLAIN_STAMP_MARGIN))
+            marks_rows = {"tests": list(tests), "test_steps": list(steps), "test_data": list(data)}
+            retried: dict[str, set[int]] = {}
+            for tbl, rows in (("test_steps", steps), ("test_data", data), ("tests", tests)):
+                ids = self.rejects.get((dbfile, tbl), set()) - {r["id"] for r in rows}
+                retried[tbl] = ids
+                extra = source.read_by_ids(db, tbl, ids)
+                rows.extend(extra)
+            by_id = {r["id"]: r for r in tests}
+            # P2: the test of every changed step and data row, changed or not.
+            needed = {r["test_id"] for r in steps + data} - set(by_id)
+            for r in source.read_by_ids(db, "tests", needed):
+                by_id[r["id"]] = r
+        return _FileRead(dbfile, by_id, steps, data, marks_rows, retried)
+
+    # -- runs --------------------------------------------------------------------
+
+    def _sync_runs(self) -> dict[int, int]:
+        """Upsert the changed runs; local run id -> central run id for every run."""
+        main = self.area.db_path(MAIN_DB)
+        if not main.exists():
+            return {}
+        with source.snapshot(main) as db:
+            keys = source.key_names(db)
+            runs = source.read_runs(db)
+            stats = source.read_changed(db, "run_stats", self._mark(MAIN_DB, "run_stats", PLAIN_STAMP_MARGIN))
+        spec = "/".join(clean.text(k) for k in keys)
+        ttype_id = int(self.conn.execute(
+            "INSERT INTO ttype (target_spec) VALUES (%s) ON CONFLICT (target_spec) "
+            "DO UPDATE SET target_spec = excluded.target_spec RETURNING id", (spec,)).fetchone()[0])
+        mark = self._mark(MAIN_DB, "runs")
+        retry = self.rejects.get((MAIN_DB, "runs"), set())
+        changed = [r for r in runs
+                   if mark is None or (clean.real(r["last_update"]) or 0) >= mark or r["id"] in retry]
+        counts = self.result.counts("runs")
+        live = [r for r in changed if clean.text(r["state"]).lower() != DELETED_RUN]
+        gone = [r for r in changed if clean.text(r["state"]).lower() == DELETED_RUN]
+        for rows, stmt in ((live, sql.RUNS), (gone, sql.RUNS_DELETED)):
+            out = upsert(self.conn, stmt, [self._run_params(r, ttype_id) for r in rows])
+            self._count(counts, out, rows, MAIN_DB, "runs")
+            if stmt is sql.RUNS_DELETED:  # deleted before it ever reached us: never created
+                counts.skipped += sum(1 for i, row in enumerate(out.returned) if row is None and i not in out.refused)
+        self._accepted(MAIN_DB, "runs", [r["id"] for r in changed if r["id"] in retry])
+        self._advance(MAIN_DB, "runs", [r for r in runs if mark is None or (clean.real(r["last_update"]) or 0) >= mark])
+        central = {(t, n): int(i) for i, t, n in self.conn.execute(
+            "SELECT id, target, run_name FROM runs WHERE area_id = %s AND ttype_id = %s",
+            (self.area_id, ttype_id))}
+        ids = {}
+        for r in runs:
+            cid = central.get((clean.target(r["keyvals"]), clean.text(r["runname"])))
+            if cid is not None:
+                ids[int(r["id"])] = cid
+        self._sync_run_stats(stats, ids)
+        return ids
+
+    def _run_params(self, r: source.Row, ttype_id: int) -> Params:
+        return {
+            "target": clean.target(r["keyvals"]), "ttype_id": ttype_id, "run_name": clean.text(r["runname"]),
+            "area_id": self.area_id, "state": clean.text(r["state"]), "status": clean.text(r["status"]),
+            "owner": clean.text(r["owner"]), "event_time": clean.integer(r["event_time"], 0),
+            "comment": clean.text(r["comment"]), "fail_count": clean.int32(r["fail_count"], 0),
+            "pass_count": clean.int32(r["pass_count"], 0), "now": self.now,
+        }
+
+    def _sync_run_stats(self, stats: list[source.Row], run_ids: dict[int, int]) -> None:
+        rows = [r for r in stats if r.get("run_id") in run_ids]
+        params = [{"run_id": run_ids[r["run_id"]], "state": clean.text(r.get("state")),
+                   "status": clean.text(r.get("status")), "count": clean.int32(r.get("count"), 0),
+                   "now": self.now} for r in rows]
+        counts = self.result.counts("run_stats") if stats else TableCounts()
+        counts.skipped += len(stats) - len(rows)
+        self._count(counts, upsert(self.conn, sql.RUN_STATS, params), rows, MAIN_DB, "run_stats")
+        self._advance(MAIN_DB, "run_stats", stats)
+
+    # -- tests, steps, data --------------------------------------------------------
+
+    def _sync_file(self, f: _FileRead, run_ids: dict[int, int]) -> None:
+        tests = [t for t in f.tests.values() if t.get("run_id") in run_ids]
+        tcounts = self.result.counts("tests")
+        tcounts.skipped += len(f.tests) - len(tests)
+        params = [self._test_params(t, run_ids[t["run_id"]]) for t in tests]
+        out = upsert(self.conn, sql.TESTS, params)
+        self._count(tcounts, out, tests, f.dbfile, "tests")
+        test_ids = {int(t["id"]): int(row[0]) for t, row in zip(tests, out.returned, strict=True) if row is not None}
+        unchanged = [(t, p) for i, (t, p) in enumerate(zip(tests, params, strict=True))
+                     if out.returned[i] is None and i not in out.refused]
+        if unchanged:
+            by_key = {(p["run_id"], p["test_name"], p["item_path"]): int(t["id"]) for t, p in unchanged}
+            keys = list(by_key)
+            for cid, *key in self.conn.execute(
+                    sql.TEST_IDS, ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])):
+                test_ids[by_key[tuple(key)]] = int(cid)
+        for tbl, rows, stmt, build in (
+            ("test_steps", f.steps, sql.STEPS, self._step_params),
+            ("test_data", f.data, sql.DATA, self._data_params),
+        ):
+            mapped = [r for r in rows if r.get("test_id") in test_ids]
+            counts = self.result.counts(tbl)
+            counts.skipped += len(rows) - len(mapped)
+            out = upsert(self.conn, stmt, [build(r, test_ids[r["test_id"]]) for r in mapped])
+            self._count(counts, out, mapped, f.dbfile, tbl)
+        for tbl in ("tests", "test_steps", "test_data"):
+            self._accepted(f.dbfile, tbl, sorted(f.retried.get(tbl, set())))
+            self._advance(f.dbfile, tbl, f.mark_rows[tbl])
+
+    def _count(self, counts: TableCounts, out: Any, rows: list[source.Row], dbfile: str, tbl: str) -> None:
+        counts.read += len(rows)
+        for i, row in enumerate(out.returned):
+            if i in out.refused:
+                self._refuse(dbfile, tbl, int(rows[i]["id"]), out.refused[i])
+            elif row is not None:
+                if row[1]:
+                    counts.inserted += 1
+                else:
+                    counts.changed += 1
+
+    def _test_params(self, t: source.Row, run_id: int) -> Params:
+        g = t.get
+        return {
+            "run_id": run_id, "test_name": clean.text(g("testname")), "item_path": clean.text(g("item_path")),
+            "state": clean.text(g("state")), "status": clean.text(g("status")), "host": clean.text(g("host")),
+            "cpuload": clean.real(g("cpuload")), "diskfree": clean.integer(g("diskfree"), -1),
+            "uname": clean.text(g("uname")), "rundir": clean.text(g("rundir")),
+            "shortdir": clean.text(g("shortdir")), "attemptnum": clean.int32(g("attemptnum"), 0),
+            "final_logf": clean.text(g("final_logf")), "logdat": clean.text(g("logdat")),
+            "run_duration": clean.integer(g("run_duration"), 0), "comment": clean.text(g("comment")),
+            "event_time": clean.integer(g("event_time"), 0), "fail_count": clean.int32(g("fail_count"), 0),
+            "pass_count": clean.int32(g("pass_count"), 0), "archived": clean.int32(g("archived"), 0),
+            "now": self.now,
+        }
+
+    def _step_params(self, s: source.Row, test_id: int) -> Params:
+        g = s.get
+        return {"test_id": test_id, "stepname": clean.text(g("stepname")), "state": clean.text(g("state")),
+                "status": clean.text(g("status")), "event_time": clean.integer(g("event_time"), 0),
+                "comment": clean.text(g("comment")), "logfile": clean.text(g("logfile")), "now": self.now}
+
+    def _data_params(self, d: source.Row, test_id: int) -> Params:
+        g = d.get
+        tol, tol_text = clean.tol(g("tol"))
+        return {"test_id": test_id, "category": clean.text(g("category")), "variable": clean.text(g("variable")),
+                "value": clean.real(g("value")), "expected": clean.real(g("expected")), "tol": tol,
+                "tol_text": tol_text, "units": clean.opt_text(g("units")), "comment": clean.text(g("comment")),
+                "status": clean.text(g("status")), "type": clean.text(g("type")), "now": self.now}
