@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("central", help="query the central PostgreSQL across areas")
     p.add_argument("--to", help="postgresql://... (default MTSERVE_SYNC_TO)")
     csub = p.add_subparsers(dest="what", required=True, parser_class=_Parser)
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--json", action="store_true")
     common.add_argument("--limit", type=int, default=200, help="at most this many rows (default 200)")
     q = csub.add_parser("runs", help="runs of every area, newest first", parents=[common])
