@@ -128,7 +128,6 @@ class _FileRead:
     steps: list[source.Row]
     data: list[source.Row]
     mark_rows: dict[str, list[source.Row]]  # the rows read by watermark, per table
-    retried: dict[str, set[int]]  # quarantined ids read again, per table
 
 
 class _Pass:
@@ -220,14 +219,15 @@ class _Pass:
         self.new_rejects.append((dbfile, tbl, local_id, error))
         self.result.counts(tbl).refused += 1
 
-    def _accepted(self, dbfile: str, tbl: str, local_ids: list[int]) -> None:
-        """Quarantined rows that went in (or no longer exist locally) leave the quarantine."""
-        if local_ids:
-            self.conn.execute(
-                "DELETE FROM mt_sync_rejects WHERE area_id = %s AND dbfile = %s AND tbl = %s "
-                "AND local_id = ANY(%s)", (self.area_id, dbfile, tbl, local_ids))
-
     def _save_rejects(self) -> None:
+        # Quarantined rows not refused again went in, or no longer exist locally.
+        refused_now = {(d, t, i) for d, t, i, _ in self.new_rejects}
+        for (dbfile, tbl), ids in self.rejects.items():
+            done = sorted(i for i in ids if (dbfile, tbl, i) not in refused_now)
+            if done:
+                self.conn.execute(
+                    "DELETE FROM mt_sync_rejects WHERE area_id = %s AND dbfile = %s AND tbl = %s "
+                    "AND local_id = ANY(%s)", (self.area_id, dbfile, tbl, done))
         for dbfile, tbl, local_id, error in self.new_rejects:
             self.conn.execute(
                 "INSERT INTO mt_sync_rejects (area_id, dbfile, tbl, local_id, error, last_tried) "
@@ -243,10 +243,8 @@ class _Pass:
             steps = source.read_changed(db, "test_steps", self._mark(dbfile, "test_steps", PLAIN_STAMP_MARGIN))
             data = source.read_changed(db, "test_data", self._mark(dbfile, "test_data", PLAIN_STAMP_MARGIN))
             marks_rows = {"tests": list(tests), "test_steps": list(steps), "test_data": list(data)}
-            retried: dict[str, set[int]] = {}
             for tbl, rows in (("test_steps", steps), ("test_data", data), ("tests", tests)):
                 ids = self.rejects.get((dbfile, tbl), set()) - {r["id"] for r in rows}
-                retried[tbl] = ids
                 extra = source.read_by_ids(db, tbl, ids)
                 rows.extend(extra)
             by_id = {r["id"]: r for r in tests}
@@ -254,7 +252,7 @@ class _Pass:
             needed = {r["test_id"] for r in steps + data} - set(by_id)
             for r in source.read_by_ids(db, "tests", needed):
                 by_id[r["id"]] = r
-        return _FileRead(dbfile, by_id, steps, data, marks_rows, retried)
+        return _FileRead(dbfile, by_id, steps, data, marks_rows)
 
     # -- runs --------------------------------------------------------------------
 
@@ -283,7 +281,6 @@ class _Pass:
             self._count(counts, out, rows, MAIN_DB, "runs")
             if stmt is sql.RUNS_DELETED:  # deleted before it ever reached us: never created
                 counts.skipped += sum(1 for i, row in enumerate(out.returned) if row is None and i not in out.refused)
-        self._accepted(MAIN_DB, "runs", [r["id"] for r in changed if r["id"] in retry])
         self._advance(MAIN_DB, "runs", [r for r in runs if mark is None or (clean.real(r["last_update"]) or 0) >= mark])
         central = {(t, n): int(i) for i, t, n in self.conn.execute(
             "SELECT id, target, run_name FROM runs WHERE area_id = %s AND ttype_id = %s",
@@ -343,7 +340,6 @@ class _Pass:
             out = upsert(self.conn, stmt, [build(r, test_ids[r["test_id"]]) for r in mapped])
             self._count(counts, out, mapped, f.dbfile, tbl)
         for tbl in ("tests", "test_steps", "test_data"):
-            self._accepted(f.dbfile, tbl, sorted(f.retried.get(tbl, set())))
             self._advance(f.dbfile, tbl, f.mark_rows[tbl])
 
     def _count(self, counts: TableCounts, out: Any, rows: list[source.Row], dbfile: str, tbl: str) -> None:
