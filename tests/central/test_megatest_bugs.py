@@ -86,8 +86,9 @@ def test_p5_a_refused_row_is_quarantined_not_fatal_and_retried(tmp_path: Path, c
         conn.execute("ALTER TABLE test_data ADD CONSTRAINT no_poison CHECK (variable <> 'poison')")
     db = _run_db(root)
     (tid,), = local(root, db, "SELECT id FROM tests WHERE item_path = 'item/0' LIMIT 1")
-    local_write(root, db, "INSERT INTO test_data (test_id, category, variable, value) VALUES (?, 'x', 'poison', 1)", tid)
-    local_write(root, db, "INSERT INTO test_data (test_id, category, variable, value) VALUES (?, 'x', 'fine', 2)", tid)
+    add = "INSERT INTO test_data (test_id, category, variable, value) VALUES (?, 'x', ?, ?)"
+    local_write(root, db, add, tid, "poison", 1)
+    local_write(root, db, add, tid, "fine", 2)
     res = sync(root, central_url)
     assert res.refused == 1
     assert rows(central_url, "SELECT variable FROM test_data WHERE category = 'x'") == [("fine",)]
@@ -95,7 +96,7 @@ def test_p5_a_refused_row_is_quarantined_not_fatal_and_retried(tmp_path: Path, c
     (tbl, lid, err), = rows(central_url, "SELECT tbl, local_id, error FROM mt_sync_rejects")
     assert (tbl, lid) == ("test_data", local_id) and "no_poison" in err
     # Later passes keep working while the row is refused...
-    local_write(root, db, "INSERT INTO test_data (test_id, category, variable, value) VALUES (?, 'x', 'later', 3)", tid)
+    local_write(root, db, add, tid, "later", 3)
     assert sync(root, central_url).refused == 1
     assert ("later",) in rows(central_url, "SELECT variable FROM test_data WHERE category = 'x'")
     # ...and once the central side accepts it, the next pass sends it (no local change needed).
