@@ -44,9 +44,10 @@ from backend.errors import CentralError
 MAIN_DB = "main.db"
 # Steps and data are stamped with the plain clock (backend/schema.py), so a
 # clock stepped back on the writer could stamp a row below the watermark: those
-# tables are re-read this far back (an unchanged re-send writes nothing).
+# tables are re-read this far back (an unchanged re-send writes nothing, but
+# a burst of writes in the last second before the mark is read again each pass).
 # Runs and tests have strictly increasing stamps and need no margin.
-PLAIN_STAMP_MARGIN = 2.0
+PLAIN_STAMP_MARGIN = 1.0
 DELETED_RUN = "deleted"
 
 
