@@ -4,9 +4,12 @@
 
 Builds an area of ``--tests`` tests (one run; each test 2 steps recorded as
 start+end rows = 4 step rows, and 2 data rows) with group-committed batches in
-this process, then measures three passes of ``sync_area``: the first (every
-row new), an incremental one after 1% of the tests changed state and got one
-new step each, and one with nothing changed. Without ``--to`` it starts a
+this process, then measures four passes of ``sync_area``: the first (every
+row new); "incremental", after 1% of the tests changed state and got one new
+step each (it also re-reads the steps and data written in the last second of
+the bulk build: PLAIN_STAMP_MARGIN); "steady", the same change again (the
+watermarks now sit at the last change, as in a live area); and one with
+nothing changed. Without ``--to`` it starts a
 throwaway server like the tests do (tests/central/pgserver.py).
 """
 
@@ -82,12 +85,16 @@ def measure(url: str, tests: int) -> dict[str, Any]:
         changed = change_some(root, run_id, 100)
         time.sleep(PLAIN_STAMP_MARGIN + 0.5)
         second = sync_area(area, url)
-        third = sync_area(area, url)
-        for name, res in (("first", first), ("incremental", second), ("unchanged", third)):
+        change_some(root, run_id, 100)
+        time.sleep(PLAIN_STAMP_MARGIN + 0.5)
+        steady = sync_area(area, url)
+        unchanged = sync_area(area, url)
+        for name, res in (("first", first), ("incremental", second), ("steady", steady),
+                          ("unchanged", unchanged)):
             out[name] = {"written": res.written, "read": res.rows, "seconds": round(res.seconds, 3),
                          "written_per_s": round(res.written / res.seconds) if res.seconds else None,
                          "read_per_s": round(res.rows / res.seconds) if res.seconds else None}
-        out["incremental"]["tests_changed"] = changed
+        out["incremental"]["tests_changed"] = out["steady"]["tests_changed"] = changed
         return out
 
 

@@ -24,21 +24,17 @@ Rows are never deleted centrally (Megatest's rule, see docs/central.md).
 
 from __future__ import annotations
 
-import getpass
-import hashlib
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from backend.area import Area
-from backend.central import clean, source, sql
+from backend.central import areas, clean, mapping, source, sql
 from backend.central.driver import connect, is_driver_error, one_line
 from backend.central.schema import migrate
 from backend.central.settings import redact
-from backend.central.upsert import Params, upsert
-from backend.config import read_megatest_section
+from backend.central.upsert import upsert
 from backend.errors import CentralError
 
 MAIN_DB = "main.db"
@@ -113,13 +109,6 @@ def sync_area(
             conn.close()
 
 
-def area_name(area: Area) -> str:
-    """Megatest's: ``[setup] area-name``, else the testsuite name, else the directory."""
-    setup = read_megatest_section(area.config_path, "setup")
-    return (setup.get("area-name") or setup.get("testsuite")
-            or os.environ.get("MT_TESTSUITE_NAME") or area.root.name or "area")
-
-
 @dataclass
 class _FileRead:
     """What one run db file contributed to this pass."""
@@ -148,9 +137,9 @@ class _Pass:
         t0 = time.monotonic()
         with self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("mtserve-sync:" + path,))
-            self.area_id, name = self._register(path)
+            self.area_id, name = areas.register(self.conn, self.area)
             self.result = SyncResult(path, self.area_id, name, float(self.now))
-            self._tag()
+            areas.add_tags(self.conn, self.area_id, self.area_tag)
             self._load_marks()
             files = [self._read_run_db(f) for f in source.run_db_files(self.area)]
             run_ids = self._sync_runs()
@@ -162,35 +151,6 @@ class _Pass:
         return self.result
 
     # -- area, tags, bookkeeping -------------------------------------------------
-
-    def _register(self, path: str) -> tuple[int, str]:
-        row = self.conn.execute("SELECT id, area_name FROM areas WHERE area_path = %s", (path,)).fetchone()
-        if row is not None:
-            return int(row[0]), str(row[1])
-        base = clean.text(area_name(self.area)) or "area"
-        user = getpass.getuser()
-        digest = hashlib.md5(path.encode()).hexdigest()
-        # Megatest's fallbacks (<user>_<name>, then 4 hex of md5(path) before
-        # it), then the full digest, which cannot collide with another path.
-        for candidate in (base, f"{user}_{base}", f"{digest[:4]}{user}_{base}", f"{digest}_{base}"):
-            got = self.conn.execute(
-                "INSERT INTO areas (area_name, area_path) VALUES (%s, %s) ON CONFLICT DO NOTHING RETURNING id",
-                (candidate, path),
-            ).fetchone()
-            if got is not None:
-                return int(got[0]), candidate
-        raise CentralError(f"cannot register area {path}: every candidate name is taken")
-
-    def _tag(self) -> None:
-        tags = [t.strip() for t in self.area_tag.split(",") if t.strip()]
-        if not tags:
-            has = self.conn.execute("SELECT 1 FROM area_tags WHERE area_id = %s LIMIT 1", (self.area_id,)).fetchone()
-            tags = [] if has else ["local"]
-        for tag in tags:
-            self.conn.execute("INSERT INTO tags (tag_name) VALUES (%s) ON CONFLICT DO NOTHING", (clean.text(tag),))
-            self.conn.execute(
-                "INSERT INTO area_tags (tag_id, area_id) SELECT id, %s FROM tags WHERE tag_name = %s "
-                "ON CONFLICT DO NOTHING", (self.area_id, clean.text(tag)))
 
     def _load_marks(self) -> None:
         for dbfile, tbl, mark in self.conn.execute(
@@ -278,7 +238,7 @@ class _Pass:
         live = [r for r in changed if clean.text(r["state"]).lower() != DELETED_RUN]
         gone = [r for r in changed if clean.text(r["state"]).lower() == DELETED_RUN]
         for rows, stmt in ((live, sql.RUNS), (gone, sql.RUNS_DELETED)):
-            out = upsert(self.conn, stmt, [self._run_params(r, ttype_id) for r in rows])
+            out = upsert(self.conn, stmt, [mapping.run_params(r, ttype_id, self.area_id, self.now) for r in rows])
             self._count(counts, out, rows, MAIN_DB, "runs")
             if stmt is sql.RUNS_DELETED:  # deleted before it ever reached us: never created
                 counts.skipped += sum(1 for i, row in enumerate(out.returned) if row is None and i not in out.refused)
@@ -294,20 +254,9 @@ class _Pass:
         self._sync_run_stats(stats, ids)
         return ids
 
-    def _run_params(self, r: source.Row, ttype_id: int) -> Params:
-        return {
-            "target": clean.target(r["keyvals"]), "ttype_id": ttype_id, "run_name": clean.text(r["runname"]),
-            "area_id": self.area_id, "state": clean.text(r["state"]), "status": clean.text(r["status"]),
-            "owner": clean.text(r["owner"]), "event_time": clean.integer(r["event_time"], 0),
-            "comment": clean.text(r["comment"]), "fail_count": clean.int32(r["fail_count"], 0),
-            "pass_count": clean.int32(r["pass_count"], 0), "now": self.now,
-        }
-
     def _sync_run_stats(self, stats: list[source.Row], run_ids: dict[int, int]) -> None:
         rows = [r for r in stats if r.get("run_id") in run_ids]
-        params = [{"run_id": run_ids[r["run_id"]], "state": clean.text(r.get("state")),
-                   "status": clean.text(r.get("status")), "count": clean.int32(r.get("count"), 0),
-                   "now": self.now} for r in rows]
+        params = [mapping.run_stats_params(r, run_ids[r["run_id"]], self.now) for r in rows]
         counts = self.result.counts("run_stats") if stats else TableCounts()
         counts.skipped += len(stats) - len(rows)
         self._count(counts, upsert(self.conn, sql.RUN_STATS, params), rows, MAIN_DB, "run_stats")
@@ -319,7 +268,7 @@ class _Pass:
         tests = [t for t in f.tests.values() if t.get("run_id") in run_ids]
         tcounts = self.result.counts("tests")
         tcounts.skipped += len(f.tests) - len(tests)
-        params = [self._test_params(t, run_ids[t["run_id"]]) for t in tests]
+        params = [mapping.test_params(t, run_ids[t["run_id"]], self.now) for t in tests]
         out = upsert(self.conn, sql.TESTS, params)
         self._count(tcounts, out, tests, f.dbfile, "tests")
         test_ids = {int(t["id"]): int(row[0]) for t, row in zip(tests, out.returned, strict=True) if row is not None}
@@ -332,13 +281,13 @@ class _Pass:
                     sql.TEST_IDS, ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])):
                 test_ids[by_key[tuple(key)]] = int(cid)
         for tbl, rows, stmt, build in (
-            ("test_steps", f.steps, sql.STEPS, self._step_params),
-            ("test_data", f.data, sql.DATA, self._data_params),
+            ("test_steps", f.steps, sql.STEPS, mapping.step_params),
+            ("test_data", f.data, sql.DATA, mapping.data_params),
         ):
             mapped = [r for r in rows if r.get("test_id") in test_ids]
             counts = self.result.counts(tbl)
             counts.skipped += len(rows) - len(mapped)
-            out = upsert(self.conn, stmt, [build(r, test_ids[r["test_id"]]) for r in mapped])
+            out = upsert(self.conn, stmt, [build(r, test_ids[r["test_id"]], self.now) for r in mapped])
             self._count(counts, out, mapped, f.dbfile, tbl)
         for tbl in ("tests", "test_steps", "test_data"):
             self._advance(f.dbfile, tbl, f.mark_rows[tbl])
@@ -353,32 +302,3 @@ class _Pass:
                     counts.inserted += 1
                 else:
                     counts.changed += 1
-
-    def _test_params(self, t: source.Row, run_id: int) -> Params:
-        g = t.get
-        return {
-            "run_id": run_id, "test_name": clean.text(g("testname")), "item_path": clean.text(g("item_path")),
-            "state": clean.text(g("state")), "status": clean.text(g("status")), "host": clean.text(g("host")),
-            "cpuload": clean.real(g("cpuload")), "diskfree": clean.integer(g("diskfree"), -1),
-            "uname": clean.text(g("uname")), "rundir": clean.text(g("rundir")),
-            "shortdir": clean.text(g("shortdir")), "attemptnum": clean.int32(g("attemptnum"), 0),
-            "final_logf": clean.text(g("final_logf")), "logdat": clean.text(g("logdat")),
-            "run_duration": clean.integer(g("run_duration"), 0), "comment": clean.text(g("comment")),
-            "event_time": clean.integer(g("event_time"), 0), "fail_count": clean.int32(g("fail_count"), 0),
-            "pass_count": clean.int32(g("pass_count"), 0), "archived": clean.int32(g("archived"), 0),
-            "now": self.now,
-        }
-
-    def _step_params(self, s: source.Row, test_id: int) -> Params:
-        g = s.get
-        return {"test_id": test_id, "stepname": clean.text(g("stepname")), "state": clean.text(g("state")),
-                "status": clean.text(g("status")), "event_time": clean.integer(g("event_time"), 0),
-                "comment": clean.text(g("comment")), "logfile": clean.text(g("logfile")), "now": self.now}
-
-    def _data_params(self, d: source.Row, test_id: int) -> Params:
-        g = d.get
-        tol, tol_text = clean.tol(g("tol"))
-        return {"test_id": test_id, "category": clean.text(g("category")), "variable": clean.text(g("variable")),
-                "value": clean.real(g("value")), "expected": clean.real(g("expected")), "tol": tol,
-                "tol_text": tol_text, "units": clean.opt_text(g("units")), "comment": clean.text(g("comment")),
-                "status": clean.text(g("status")), "type": clean.text(g("type")), "now": self.now}

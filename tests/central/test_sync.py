@@ -151,3 +151,20 @@ def test_deleted_runs_as_megatest_does(tmp_path: Path, central_url: str) -> None
     sync(root, central_url)
     assert rows(central_url, "SELECT run_name, state FROM runs") == [("kept", "deleted")]
     assert counts(central_url)["tests"] == 3  # rows are never deleted centrally
+
+
+def test_run_stats_synced_when_the_area_has_them(tmp_path: Path, central_url: str) -> None:
+    root = demo_area(tmp_path / "a", tests=1)
+    (run_id,), = local(root, "main.db", "SELECT id FROM runs")
+    local_write(root, "main.db", "CREATE TABLE run_stats (id INTEGER PRIMARY KEY, run_id INTEGER, state TEXT, "
+                "status TEXT, count INTEGER, last_update REAL DEFAULT 1)")
+    local_write(root, "main.db", "INSERT INTO run_stats (run_id, state, status, count) VALUES (?, 'COMPLETED', "
+                "'PASS', 2), (?, 'COMPLETED', 'FAIL', 1)", run_id, run_id)
+    sync(root, central_url)
+    (runname,), = local(root, "main.db", "SELECT runname FROM runs")
+    assert sorted(rows(central_url, "SELECT r.run_name, s.state, s.status, s.count FROM run_stats s "
+                       "JOIN runs r ON r.id = s.run_id")) == [
+        (runname, "COMPLETED", "FAIL", 1), (runname, "COMPLETED", "PASS", 2)]
+    local_write(root, "main.db", "UPDATE run_stats SET count = 3, last_update = 2 WHERE status = 'PASS'")
+    sync(root, central_url)
+    assert rows(central_url, "SELECT count FROM run_stats WHERE status = 'PASS'") == [(3,)]
