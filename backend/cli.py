@@ -173,14 +173,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(area, args)
     if args.servers_per_db > settings.max_servers:
         raise CliError(f"--servers-per-db {args.servers_per_db} exceeds max-servers {settings.max_servers}")
-    sync = None
-    if args.sync_to is not None or args.sync_every is not None:
-        from backend.central.settings import load_sync_settings
+    from backend.central.settings import load_sync_settings
 
-        sync = load_sync_settings(area.root, to=args.sync_to, every=args.sync_every, area_tag=args.area_tag)
-        if not sync.to:
-            raise CliError("--sync-every needs a destination: --sync-to, MTSERVE_SYNC_TO or [sync] to")
-    sup = Supervisor(area, settings, dbs, args.servers_per_db, json_lines=args.json, sync=sync)
+    # A destination from the flag, MTSERVE_SYNC_TO or [sync] to turns the background sync on.
+    sync = load_sync_settings(area.root, to=args.sync_to, every=args.sync_every, area_tag=args.area_tag)
+    if not sync.to and args.sync_every is not None:
+        raise CliError("--sync-every needs a destination: --sync-to, MTSERVE_SYNC_TO or [sync] to")
+    sup = Supervisor(area, settings, dbs, args.servers_per_db, json_lines=args.json,
+                     sync=sync if sync.to else None)
     if args.metrics_port is None:
         return sup.run()
     if not 0 <= args.metrics_port < 65536:

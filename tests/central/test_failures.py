@@ -131,8 +131,10 @@ def test_serve_backs_off_while_central_is_down_and_servers_keep_serving(area: Pa
 
 def test_serve_syncs_in_the_background(area: Path, central_url: str) -> None:
     demo_area(area, tests=2)
-    env = {**clean_env(), "MTSERVE_SYNC_TO": central_url}
-    proc = spawn_backend("serve", "--area", str(area), "--json", "--sync-every", "0.5", env=env)
+    # No flag: the area's own [sync] section turns the background sync on.
+    with open(area / "megatest.config", "a") as cfg:
+        cfg.write(f"[sync]\nto {central_url}\nevery 0.5\n")
+    proc = spawn_backend("serve", "--area", str(area), "--json")
     try:
         first = _json_lines(proc, lambda e: e.get("sync") == "ok")[-1]
         assert first["written"] == 1 + 6 + 16 + 8
