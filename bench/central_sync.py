@@ -7,7 +7,7 @@ start+end rows = 4 step rows, and 2 data rows) with group-committed batches in
 this process, then measures four passes of ``sync_area``: the first (every
 row new); "incremental", after 1% of the tests changed state and got one new
 step each (it also re-reads the steps and data written in the last second of
-the bulk build: PLAIN_STAMP_MARGIN); "steady", the same change again (the
+the bulk build: PLAIN_STAMP_MARGIN); "steady", the same change to another 1% (the
 watermarks now sit at the last change, as in a live area); and one with
 nothing changed. Without ``--to`` it starts a
 throwaway server like the tests do (tests/central/pgserver.py).
@@ -58,9 +58,9 @@ def build_area(root: Path, tests: int) -> int:
         return int(run_id)
 
 
-def change_some(root: Path, run_id: int, every: int) -> int:
+def change_some(root: Path, run_id: int, every: int, offset: int = 0) -> int:
     with LocalCaller(root / ".mtdb") as lc:
-        tids = [t["id"] for t in lc("get-tests-for-run", run_id=run_id) if t["item_path"]][::every]
+        tids = [t["id"] for t in lc("get-tests-for-run", run_id=run_id) if t["item_path"]][offset::every]
         items = []
         for tid in tids:
             items.append(("test-set-state-status-by-id", run_id, [tid, "COMPLETED", "FAIL", "changed"], None))
@@ -85,7 +85,7 @@ def measure(url: str, tests: int) -> dict[str, Any]:
         changed = change_some(root, run_id, 100)
         time.sleep(PLAIN_STAMP_MARGIN + 0.5)
         second = sync_area(area, url)
-        change_some(root, run_id, 100)
+        change_some(root, run_id, 100, offset=50)
         time.sleep(PLAIN_STAMP_MARGIN + 0.5)
         steady = sync_area(area, url)
         unchanged = sync_area(area, url)
