@@ -25,7 +25,7 @@ from typing import Any
 
 from backend.area import Area
 from backend.central.sync import PLAIN_STAMP_MARGIN, sync_area
-from backend.demoload import LocalCaller
+from backend.ops.demoload import LocalCaller
 
 BATCH = 500
 

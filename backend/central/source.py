@@ -1,6 +1,6 @@
 """Reading an area's sqlite files for a sync: read-only, in bulk, one snapshot per file.
 
-Each file is opened like ``--direct`` does (backend/direct.py): wait on the
+Each file is opened like ``--direct`` does (backend/db/direct.py): wait on the
 rollback journal first (SPEC §5's busy rule), then a ``mode=ro`` URI, so
 sqlite's locks apply and nothing of the area is ever written; one read
 transaction per file gives a consistent snapshot while servers keep writing.
@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from backend.area import Area
-from backend.commands.scope import ro_uri
+from backend.db.commands.scope import ro_uri
+from backend.db.journal import wait_on_journal
 from backend.errors import StoreError
-from backend.journal import wait_on_journal
 
 RUN_DB_RE = re.compile(r"^([0-9]{1,6})\.db$")
 Row = dict[str, Any]

@@ -38,7 +38,7 @@ from backend.central.upsert import upsert
 from backend.errors import CentralError
 
 MAIN_DB = "main.db"
-# Steps and data are stamped with the plain clock (backend/schema.py), so a
+# Steps and data are stamped with the plain clock (backend/db/schema.py), so a
 # clock stepped back on the writer could stamp a row below the watermark: those
 # tables are re-read this far back (an unchanged re-send writes nothing, but
 # a burst of writes in the last second before the mark is read again each pass).

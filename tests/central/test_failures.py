@@ -162,7 +162,7 @@ def test_missing_driver_is_one_line_and_other_commands_never_load_it(area: Path,
     env = {**clean_env(), "PYTHONPATH": str(shim.parent)}
     res = backend("sync", "--area", str(area), "--to", "postgresql://x@127.0.0.1/y", env=env)
     assert res.returncode == 1 and res.stderr.count("\n") == 1 and "mtserve[central]" in res.stderr
-    code = ("import sys; import backend.cli, backend.server, backend.client, backend.supervisor; "
+    code = ("import sys; import backend.cli, backend.server.server, backend.client.client, backend.ops.supervisor; "
             "sys.exit('psycopg' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], env=clean_env(), timeout=60).returncode == 0
 

@@ -25,7 +25,7 @@ def test_p1_a_run_changed_alone_is_sent(tmp_path: Path, central_url: str) -> Non
 
 def test_p1_a_run_without_tests_reaches_the_central_db(tmp_path: Path, central_url: str) -> None:
     root = demo_area(tmp_path / "a", tests=1)
-    from backend.demoload import LocalCaller
+    from backend.ops.demoload import LocalCaller
 
     with LocalCaller(root / ".mtdb") as call:
         call("register-run", {"SYSTEM": "linux", "RELEASE": "v2"}, "empty_run")

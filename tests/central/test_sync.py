@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from backend.demoload import LocalCaller
+from backend.ops.demoload import LocalCaller
 from tests.central.util import counts, demo_area, dump, local, local_write, rows, sync
 from tests.helpers import backend, make_area
 
@@ -137,7 +137,7 @@ def test_empty_area_registers_and_syncs_nothing(tmp_path: Path, central_url: str
 def test_deleted_runs_as_megatest_does(tmp_path: Path, central_url: str) -> None:
     root = demo_area(tmp_path / "a", tests=1, runname="kept")
     with LocalCaller(root / ".mtdb") as call:
-        from backend.demoload import run_demo_load
+        from backend.ops.demoload import run_demo_load
 
         run_demo_load(call, tests=1, items=0, runname="gone_early", log=lambda _m: None)
     local_write(root, "main.db", "UPDATE runs SET state = 'deleted' WHERE runname = 'gone_early'")

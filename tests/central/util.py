@@ -10,7 +10,7 @@ import psycopg
 
 from backend.area import Area
 from backend.central.sync import SyncResult, sync_area
-from backend.demoload import LocalCaller, run_demo_load
+from backend.ops.demoload import LocalCaller, run_demo_load
 from tests.helpers import make_area
 
 TABLES = ("areas", "ttype", "runs", "tests", "test_steps", "test_data", "tags", "area_tags")
