@@ -32,7 +32,8 @@ RUNS = _upsert("runs", ["target", "ttype_id", "run_name", "area_id"], RUN_COLS)
 RUNS_DELETED = (
     "UPDATE runs SET " + ", ".join(f"{c} = %({c})s" for c in RUN_COLS) + ", last_update = %(now)s "
     "WHERE target = %(target)s AND ttype_id = %(ttype_id)s AND run_name = %(run_name)s "
-    "AND area_id = %(area_id)s RETURNING id, false"
+    "AND area_id = %(area_id)s AND (" + ", ".join(RUN_COLS) + ") IS DISTINCT FROM ("
+    + ", ".join(f"%({c})s" for c in RUN_COLS) + ") RETURNING id, false"
 )
 TEST_COLS = ["state", "status", "host", "cpuload", "diskfree", "uname", "rundir", "shortdir",
              "attemptnum", "final_logf", "logdat", "run_duration", "comment", "event_time",

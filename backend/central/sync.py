@@ -240,12 +240,12 @@ class _Pass:
         for rows, stmt in ((live, sql.RUNS), (gone, sql.RUNS_DELETED)):
             out = upsert(self.conn, stmt, [mapping.run_params(r, ttype_id, self.area_id, self.now) for r in rows])
             self._count(counts, out, rows, MAIN_DB, "runs")
-            if stmt is sql.RUNS_DELETED:  # deleted before it ever reached us: never created
-                counts.skipped += sum(1 for i, row in enumerate(out.returned) if row is None and i not in out.refused)
         self._advance(MAIN_DB, "runs", [r for r in runs if mark is None or (clean.real(r["last_update"]) or 0) >= mark])
         central = {(t, n): int(i) for i, t, n in self.conn.execute(
             "SELECT id, target, run_name FROM runs WHERE area_id = %s AND ttype_id = %s",
             (self.area_id, ttype_id))}
+        # Deleted before it ever reached us: never created (Megatest's rule).
+        counts.skipped += sum(1 for r in gone if (clean.target(r["keyvals"]), clean.text(r["runname"])) not in central)
         ids = {}
         for r in runs:
             cid = central.get((clean.target(r["keyvals"]), clean.text(r["runname"])))
