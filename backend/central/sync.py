@@ -264,10 +264,28 @@ class _Pass:
 
     # -- tests, steps, data --------------------------------------------------------
 
+    def _refused_ids(self, dbfile: str, tbl: str) -> set[int]:
+        return {i for d, t, i, _ in self.new_rejects if (d, t) == (dbfile, tbl)}
+
+    def _orphans(self, dbfile: str, tbl: str, rows: list[source.Row], parent: str, parents: set[int],
+                 refused: set[int], what: str) -> None:
+        """Rows whose parent is not central: quarantined with it when the parent
+        was refused (so both go in together later), else skipped for good (a
+        run deleted before it ever reached us, or a row without its parent)."""
+        counts = self.result.counts(tbl)
+        for r in rows:
+            if r.get(parent) in parents:
+                continue
+            if r.get(parent) in refused:
+                self._refuse(dbfile, tbl, int(r["id"]), f"its {what} was refused")
+            else:
+                counts.skipped += 1
+
     def _sync_file(self, f: _FileRead, run_ids: dict[int, int]) -> None:
         tests = [t for t in f.tests.values() if t.get("run_id") in run_ids]
         tcounts = self.result.counts("tests")
-        tcounts.skipped += len(f.tests) - len(tests)
+        self._orphans(f.dbfile, "tests", list(f.tests.values()), "run_id", set(run_ids),
+                      self._refused_ids(MAIN_DB, "runs"), "run")
         params = [mapping.test_params(t, run_ids[t["run_id"]], self.now) for t in tests]
         out = upsert(self.conn, sql.TESTS, params)
         self._count(tcounts, out, tests, f.dbfile, "tests")
@@ -286,7 +304,8 @@ class _Pass:
         ):
             mapped = [r for r in rows if r.get("test_id") in test_ids]
             counts = self.result.counts(tbl)
-            counts.skipped += len(rows) - len(mapped)
+            self._orphans(f.dbfile, tbl, rows, "test_id", set(test_ids),
+                          self._refused_ids(f.dbfile, "tests"), "test")
             out = upsert(self.conn, stmt, [build(r, test_ids[r["test_id"]], self.now) for r in mapped])
             self._count(counts, out, mapped, f.dbfile, tbl)
         for tbl in ("tests", "test_steps", "test_data"):

@@ -158,3 +158,32 @@ def test_p18_overlapping_passes_give_the_state_of_one(tmp_path: Path, central_ur
     sync(root, central_url)
     assert dump(central_url) == after
     assert len(after["tests"]) == 4 * 3 and len(after["areas"]) == 2
+
+
+def test_p5_rows_under_a_refused_test_wait_for_it(tmp_path: Path, central_url: str) -> None:
+    root = demo_area(tmp_path / "a", tests=1)
+    sync(root, central_url)
+    with psycopg.connect(central_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE tests ADD CONSTRAINT no_poison CHECK (test_name <> 'poison')")
+    db = _run_db(root)
+    (run_id,), = local(root, db, "SELECT DISTINCT run_id FROM tests")
+    local_write(root, db, "INSERT INTO tests (run_id, testname, item_path) VALUES (?, 'poison', '')", run_id)
+    (tid,), = local(root, db, "SELECT id FROM tests WHERE testname = 'poison'")
+    local_write(root, db, "INSERT INTO test_steps (test_id, stepname, state) VALUES (?, 'build', 'end')", tid)
+    res = sync(root, central_url)
+    assert res.tables["tests"].refused == 1 and res.tables["test_steps"].refused == 1
+    assert sorted(r[0] for r in rows(central_url, "SELECT tbl FROM mt_sync_rejects")) == ["test_steps", "tests"]
+    # Newer rows move the watermarks past the refused ones: from now on only
+    # the quarantine brings them back.
+    (stamp,), = local(root, db, "SELECT last_update FROM test_steps WHERE test_id = ?", tid)
+    local_write(root, db, "INSERT INTO tests (run_id, testname, item_path) VALUES (?, 'later', '')", run_id)
+    (later,), = local(root, db, "SELECT id FROM tests WHERE testname = 'later'")
+    local_write(root, db, "INSERT INTO test_steps (test_id, stepname, state, last_update) "
+                "VALUES (?, 'build', 'end', ?)", later, stamp + 10)
+    assert sync(root, central_url).refused == 2
+    with psycopg.connect(central_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE tests DROP CONSTRAINT no_poison")
+    assert sync(root, central_url).refused == 0
+    assert rows(central_url, "SELECT s.stepname FROM test_steps s JOIN tests t ON t.id = s.test_id "
+                "WHERE t.test_name = 'poison'") == [("build",)]
+    assert rows(central_url, "SELECT count(*) FROM mt_sync_rejects") == [(0,)]
