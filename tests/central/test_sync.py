@@ -168,3 +168,40 @@ def test_run_stats_synced_when_the_area_has_them(tmp_path: Path, central_url: st
     local_write(root, "main.db", "UPDATE run_stats SET count = 3, last_update = 2 WHERE status = 'PASS'")
     sync(root, central_url)
     assert rows(central_url, "SELECT count FROM run_stats WHERE status = 'PASS'") == [(3,)]
+
+
+def test_sync_never_writes_the_area(tmp_path: Path, central_url: str) -> None:
+    import hashlib
+
+    root = demo_area(tmp_path / "a", tests=2)
+
+    def files() -> dict[str, str]:
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(root.rglob("*")) if p.is_file()}
+
+    before = files()
+    sync(root, central_url)
+    sync(root, central_url)
+    after = files()
+    # Every file is byte for byte as it was. The only new files are sqlite's
+    # own WAL index of a WAL database opened read-only (-shm, and an empty
+    # -wal), which any server of the area would have created too.
+    assert {k: v for k, v in after.items() if k in before} == before
+    new = set(after) - set(before)
+    assert all(n.endswith(("-wal", "-shm")) for n in new)
+    assert all(after[n] == hashlib.sha256(b"").hexdigest() for n in new if n.endswith("-wal"))
+
+
+def test_megatest_ext_sync_spec_reaches_a_real_server(area: Path, central_url: str) -> None:
+    """``[sync] to pgdb`` + Megatest's ``[ext-sync] pgdb dbtype:pg ...`` spec, end to end."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(central_url)
+    demo_area(area, tests=1)
+    with open(area / "megatest.config", "a") as cfg:
+        cfg.write(f"[sync]\nto pgdb\n[ext-sync]\npgdb dbtype:pg dbname:{u.path[1:]} host:{u.hostname} "
+                  f"port:{u.port} user:{u.username} password:{u.password}\n")
+    res = backend("sync", "--area", str(area), "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["written"] == counts(central_url)["runs"] + 3 + 8 + 4
+    assert u.password not in res.stdout + res.stderr
