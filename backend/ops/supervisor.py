@@ -98,6 +98,7 @@ class Supervisor:
         self.sync_loop: SyncLoop | None = None
         # The sync thread never prints: its events are printed by the main loop.
         self._sync_events: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        self._sync_failing = False
 
     def _emit(self, slot: Slot, state: str, **detail: Any) -> None:
         slot.state = state
@@ -111,6 +112,15 @@ class Supervisor:
         print(line, file=self.out, flush=True)
 
     def _emit_sync(self, event: dict[str, Any]) -> None:
+        # The history gets transitions only (a pass every minute would flood it).
+        kind = event.get("sync")
+        if kind == "error" and not self._sync_failing:
+            self._sync_failing = True
+            events.record_event(self.area, events.SYNC_FAILED, error=event.get("error"),
+                                retry_in=event.get("retry_in"))
+        elif kind == "ok" and self._sync_failing:
+            self._sync_failing = False
+            events.record_event(self.area, events.SYNC_RECOVERED, written=event.get("written"))
         now = datetime.now().isoformat(timespec="seconds")
         if self.json_lines:
             line = json.dumps({"time": now, "server": "sync", **event})

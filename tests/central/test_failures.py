@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import psycopg
@@ -38,6 +39,11 @@ def _json_lines(proc: subprocess.Popen[str], want, timeout: float = 30):  # type
         if isinstance(seen[-1], dict) and want(seen[-1]):
             return seen
     raise AssertionError(f"never saw the event; got {seen}")
+
+
+def _events(area: Path) -> list[dict]:  # type: ignore[type-arg]
+    res = backend("events", "--area", str(area), "--json", check=True)
+    return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
 
 
 def test_kill_9_mid_sync_leaves_central_consistent_and_next_sync_completes(
@@ -123,6 +129,10 @@ def test_serve_backs_off_while_central_is_down_and_servers_keep_serving(area: Pa
         assert proc.returncode == 0, err
         stopped = [json.loads(line) for line in out.splitlines() if '"stopped"' in line]
         assert stopped and stopped[0]["errors"] >= 3 and stopped[0]["passes"] == 0
+        # The area's history has the failure once, not once per retry.
+        hist = _events(area)
+        failed = [e for e in hist if e["kind"] == "sync_failed"]
+        assert len(failed) == 1 and "cannot connect" in failed[0]["error"] and "secret" not in failed[0]["error"]
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -134,10 +144,17 @@ def test_serve_syncs_in_the_background(area: Path, central_url: str) -> None:
     # No flag: the area's own [sync] section turns the background sync on.
     with open(area / "megatest.config", "a") as cfg:
         cfg.write(f"[sync]\nto {central_url}\nevery 0.5\n")
-    proc = spawn_backend("serve", "--area", str(area), "--json")
+    proc = spawn_backend("serve", "--area", str(area), "--json", "--metrics-port", "0")
     try:
-        first = _json_lines(proc, lambda e: e.get("sync") == "ok")[-1]
+        seen = _json_lines(proc, lambda e: e.get("sync") == "ok")
+        first = seen[-1]
         assert first["written"] == 1 + 6 + 16 + 8
+        # /metrics of this serve process carries the sync's state.
+        (url,) = [str(line).split()[-1] for line in seen if str(line).startswith("metrics on ")]
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            text = resp.read().decode()
+        assert f'mtserve_sync_up{{area="{area}"}} 1.0' in text
+        assert f'mtserve_sync_rows_total{{area="{area}"}} 31.0' in text
         (run_id,), = local(area, "main.db", "SELECT id FROM runs")
         tid = json.loads(backend("call", "--area", str(area), "--run-id", str(run_id), "get-test-id",
                                  "test01", "item/1", check=True).stdout)

@@ -94,3 +94,16 @@ def test_loop_state_after_failures(tmp_path: Path) -> None:
     assert state["dest"] == "postgresql://u:***@127.0.0.1:1/x"
     assert "pw@" not in str(state) and "cannot connect" in str(state["last_error"])
     assert [e["retry_in"] for e in events] == [1.0, 2.0]
+
+
+def test_sync_metric_families() -> None:
+    from backend.ops.metrics import sync_families
+
+    from backend.central.loop import SyncState
+
+    assert sync_families("/a", None) == []
+
+    state = dict(SyncState("postgresql://x/y", 60.0).__dict__, errors=2, consecutive_errors=2)
+    got = {m.name: m.samples[0].value for m in sync_families("/a", state)}
+    assert got == {"mtserve_sync_up": 0.0, "mtserve_sync_passes": 0.0, "mtserve_sync_errors": 2.0,
+                   "mtserve_sync_rows": 0.0}  # no success yet: no last-success gauges
