@@ -97,9 +97,8 @@ def test_loop_state_after_failures(tmp_path: Path) -> None:
 
 
 def test_sync_metric_families() -> None:
-    from backend.ops.metrics import sync_families
-
     from backend.central.loop import SyncState
+    from backend.ops.metrics import sync_families
 
     assert sync_families("/a", None) == []
 
