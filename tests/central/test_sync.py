@@ -156,8 +156,9 @@ def test_deleted_runs_as_megatest_does(tmp_path: Path, central_url: str) -> None
 def test_run_stats_synced_when_the_area_has_them(tmp_path: Path, central_url: str) -> None:
     root = demo_area(tmp_path / "a", tests=1)
     (run_id,), = local(root, "main.db", "SELECT id FROM runs")
-    local_write(root, "main.db", "CREATE TABLE run_stats (id INTEGER PRIMARY KEY, run_id INTEGER, state TEXT, "
-                "status TEXT, count INTEGER, last_update REAL DEFAULT 1)")
+    # Older areas have no run_stats table at all (schema < 3): then nothing is read.
+    local_write(root, "main.db", "CREATE TABLE IF NOT EXISTS run_stats (id INTEGER PRIMARY KEY, run_id INTEGER, "
+                "state TEXT, status TEXT, count INTEGER, last_update REAL DEFAULT 1)")
     local_write(root, "main.db", "INSERT INTO run_stats (run_id, state, status, count) VALUES (?, 'COMPLETED', "
                 "'PASS', 2), (?, 'COMPLETED', 'FAIL', 1)", run_id, run_id)
     sync(root, central_url)
@@ -165,7 +166,7 @@ def test_run_stats_synced_when_the_area_has_them(tmp_path: Path, central_url: st
     assert sorted(rows(central_url, "SELECT r.run_name, s.state, s.status, s.count FROM run_stats s "
                        "JOIN runs r ON r.id = s.run_id")) == [
         (runname, "COMPLETED", "FAIL", 1), (runname, "COMPLETED", "PASS", 2)]
-    local_write(root, "main.db", "UPDATE run_stats SET count = 3, last_update = 2 WHERE status = 'PASS'")
+    local_write(root, "main.db", "UPDATE run_stats SET count = 3 WHERE status = 'PASS'")
     sync(root, central_url)
     assert rows(central_url, "SELECT count FROM run_stats WHERE status = 'PASS'") == [(3,)]
 
@@ -205,3 +206,27 @@ def test_megatest_ext_sync_spec_reaches_a_real_server(area: Path, central_url: s
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["written"] == counts(central_url)["runs"] + 3 + 8 + 4
     assert u.password not in res.stdout + res.stderr
+
+
+def test_area_deletes_through_the_api_reach_the_central_db_as_megatest_does(tmp_path: Path, central_url: str) -> None:
+    root = demo_area(tmp_path / "a", tests=2, runname="doomed")
+    sync(root, central_url)
+    before = counts(central_url)
+    (run_id,), = local(root, "main.db", "SELECT id FROM runs")
+    with LocalCaller(root / ".mtdb") as call:
+        tid = call("get-test-id", "test00", "item/0", run_id=run_id)
+        assert call("delete-test-records", tid, run_id=run_id) is True
+    sync(root, central_url)
+    assert rows(central_url, "SELECT state, status, comment FROM tests WHERE test_name = 'test00' "
+                "AND item_path = 'item/0'") == [("DELETED", "n/a", "")]
+    assert {r[0] for r in rows(central_url, "SELECT s.status FROM test_steps s JOIN tests t ON t.id = s.test_id "
+                               "WHERE t.test_name = 'test00' AND t.item_path = 'item/0'")} == {"DELETED"}
+    # Removing the run: its steps and data go physically in the area, the run
+    # and its tests are marked. Centrally: marked, steps and data kept.
+    with LocalCaller(root / ".mtdb") as call:
+        call("delete-run", run_id=run_id)
+        assert call("delete-run", run_id, run_id=None) is True
+    sync(root, central_url)
+    assert rows(central_url, "SELECT run_name, state, comment FROM runs") == [("doomed", "deleted", "")]
+    assert {r[0] for r in rows(central_url, "SELECT state FROM tests")} == {"DELETED"}
+    assert counts(central_url) == before
