@@ -82,3 +82,7 @@ class StartLockBusy(BackendError):
 
 class StoreError(BackendError):
     pass
+
+
+class CentralError(BackendError):
+    """The central PostgreSQL database: unreachable, refused, or misconfigured."""
