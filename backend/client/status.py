@@ -13,7 +13,7 @@ from backend import procs, registry, states
 from backend.wire.connection import PingResult
 
 RUNNING, STARTING, SHUTTING_DOWN = "RUNNING", "STARTING", "SHUTTING-DOWN"
-STALE, UNKNOWN, MISMATCH, DEAD, NO_ANSWER = "STALE", "UNKNOWN", "MISMATCH", "DEAD", "NO-ANSWER"
+STALE, UNKNOWN, MISMATCH, DEAD, UNRESPONSIVE = "STALE", "UNKNOWN", "MISMATCH", "DEAD", "UNRESPONSIVE"
 UNREACHABLE = "UNREACHABLE"  # another host's server registered a loopback address
 _SSTATES = {
     states.RUNNING: RUNNING,
@@ -25,8 +25,8 @@ _SSTATES = {
 def classify(entry: registry.Entry, ping: PingResult | None, now: float, stale_after: float) -> str:
     """RUNNING / STARTING / SHUTTING-DOWN from an answer with the file's server-id;
     MISMATCH if another server answers; without an answer: STALE (untouched for
-    stale-after), DEAD (a local process that is gone), NO-ANSWER, or UNKNOWN
-    (not pinged yet). UNREACHABLE: another host's loopback registration that
+    stale-after), DEAD (a local process that is gone), UNRESPONSIVE (a frozen or
+    wedged server), or UNKNOWN (not pinged yet). UNREACHABLE: another host's loopback registration that
     "answered": the answer came from some local process, never from that server."""
     reg = entry.registration
     if ping is not None and ping.ok and procs.unreachable_from_here(reg):
@@ -39,7 +39,7 @@ def classify(entry: registry.Entry, ping: PingResult | None, now: float, stale_a
         return STALE
     if procs.locally_gone(reg):
         return DEAD
-    return UNKNOWN if ping is None else NO_ANSWER
+    return UNKNOWN if ping is None else UNRESPONSIVE
 
 
 @dataclass(frozen=True)
