@@ -39,6 +39,25 @@ from backend.wire.connection import Connection, ping
 
 # -- the client ------------------------------------------------------------------
 
+
+def known_commands() -> frozenset[str]:
+    """Every command the servers of this installation serve (the core's static
+    table: the client side never loads the db layer)."""
+    return frozenset(commandinfo.WRITES)
+
+
+def check_command(cmd: str) -> None:
+    """Refuse a command no server serves before anything is launched: a typo
+    must not start a server (and a warm standby) just to be told so."""
+    known = known_commands()
+    if isinstance(cmd, str) and cmd in known:
+        return
+    import difflib
+
+    close = difflib.get_close_matches(str(cmd), sorted(known), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise RemoteError("unknown_command", f"unknown command {str(cmd)[:64]!r}{hint}")
+
 Launch = Callable[[Area, str, Settings], Any]
 
 
@@ -63,8 +82,12 @@ class Client:
         launch: Launch | None = _default_launch,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        on_wait: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_wait`` is told what a call waits for when it has to wait (a
+        server starting); the CLI turns it into its progress line."""
         self.area = area if isinstance(area, Area) else Area.open(area)
+        self._on_wait = on_wait
         self.settings = settings or load_settings(self.area.root)
         self._launch = launch
         self._clock, self._sleep = clock, sleep
@@ -108,6 +131,7 @@ class Client:
         Raises ``RemoteError`` for an ``error`` answer and ``NoServerError`` when no
         server could be reached or started before the deadline.
         """
+        check_command(cmd)
         dbfname = dbfname_for_run_id(run_id, self.settings.num_run_dbs)
         meta = dict(meta or {})
         if commandinfo.is_write(cmd) and "idem" not in meta:
@@ -236,6 +260,8 @@ class Client:
                 else:
                     if getattr(outcome, "started", False):
                         delay = 0.01
+                        if self._on_wait is not None:
+                            self._on_wait(f"waiting for a new server for {dbfname} (pid {outcome.pid}) to start")
                     elif getattr(outcome, "reason", None) and last_failure == "no registration":
                         last_failure = f"no registration; start refused: {outcome.reason}"
             # Wait for a registration to appear or come up: short doubling polls,

@@ -63,7 +63,7 @@ class ServerRow:
             "hostname": reg.hostname,
             "remote": self.remote,
             "state": self.state,
-            "sload": self.ping.sload if self.ping else None,
+            "load": self.ping.sload if self.ping else None,
             "started": reg.start,
             "age_s": round(now - reg.start, 3),
             "touched_s": round(now - self.entry.mtime, 3),
@@ -90,3 +90,49 @@ def human_duration(seconds: float) -> str:
     if s < 86400:
         return f"{s // 3600}h{(s % 3600) // 60:02d}m"
     return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
+
+
+@dataclass(frozen=True)
+class AddressRow:
+    """``backend ping HOST:PORT``: a server known only by its answer. Same record
+    shape as ``ServerRow.as_json`` (what the answer does not say is None)."""
+
+    host: str
+    port: int
+    ping: PingResult
+
+    @property
+    def state(self) -> str:
+        if not self.ping.ok:
+            return UNRESPONSIVE
+        return _SSTATES.get(self.ping.sstate or "", UNKNOWN)
+
+    def as_json(self, now: float | None = None) -> dict[str, Any]:
+        now = time.time() if now is None else now
+        meta = self.ping.meta if self.ping.ok else {}
+        started = meta.get("started")
+        started = started if isinstance(started, (int, float)) and not isinstance(started, bool) else None
+        pid = meta.get("pid")
+        dbfname = meta.get("dbfname")
+        return {
+            "name": None,
+            "server": f"{self.host}:{self.port}",
+            "host": self.host,
+            "port": self.port,
+            "dbfname": dbfname if isinstance(dbfname, str) else None,
+            "pid": pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
+            "server_id": self.ping.server_id,
+            "hostname": None,
+            "remote": None,
+            "state": self.state,
+            "load": self.ping.sload,
+            "started": started,
+            "age_s": round(now - started, 3) if started is not None else None,
+            "touched_s": None,
+            "ping_ms": round(self.ping.rtt_ms, 3) if self.ping.ok and self.ping.rtt_ms else None,
+            "error": self.ping.error if not self.ping.ok else None,
+        }
+
+
+def address_row(host: str, port: int, ping: PingResult) -> AddressRow:
+    return AddressRow(host, port, ping)

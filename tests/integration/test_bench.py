@@ -16,7 +16,7 @@ from tests.helpers import backend, clean_env
 def test_bench_runs_a_tiny_scenario_and_writes_wellformed_output(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     r = backend("bench", "--quick", "--scenario", "ping", "--scenario", "start", "--scenario", "cold-call",
-                "--reps", "2", "--duration", "0.2", "--json", str(out), timeout=120)
+                "--reps", "2", "--duration", "0.2", "--output", str(out), timeout=120)
     assert r.returncode == 0, r.stderr
     assert "| ping c1 |" in r.stdout and "| cold-call |" in r.stdout
     data = json.loads(out.read_text())

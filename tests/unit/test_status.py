@@ -106,11 +106,11 @@ def test_make_row_and_json() -> None:
     assert row.state == status.RUNNING and row.remote is False
     j = row.as_json(now=NOW)
     assert j["name"] == e.name and j["server"] == "127.0.0.1:40001"
-    assert j["state"] == "RUNNING" and j["sload"] == 7 and j["ping_ms"] == 1.5
+    assert j["state"] == "RUNNING" and j["load"] == 7 and j["ping_ms"] == 1.5
     assert j["age_s"] == 100.0 and j["touched_s"] == 2.0 and j["error"] is None
     bad = status.make_row(entry(hostname="far.example"), FAILED, STALE_AFTER).as_json(now=NOW)
     assert bad["remote"] is True and bad["error"] == "connection refused"
-    assert bad["sload"] is None and bad["ping_ms"] is None
+    assert bad["load"] is None and bad["ping_ms"] is None
 
 
 @pytest.mark.parametrize(
