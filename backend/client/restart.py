@@ -79,11 +79,11 @@ def restart_db(area: Area, settings: Settings, dbfname: str, *, timeout: float, 
     out = Restart(dbfname)
     old = [e for e in registry.newest_first(registry.scan(area.servinfo_dir, dbfname).entries)
            if not procs.locally_gone(e.registration)]
-    res = start_server(area, dbfname, settings, force=True)
+    res = start_server(area, dbfname, settings, force=True, replacing=True, why="restart")
     if not res.started and old and len(old) >= settings.max_servers:
         # Full: make room with the oldest; the others keep serving meanwhile.
         out.stopped.append(stop_server(area, settings, old.pop(), timeout=timeout, force=force))
-        res = start_server(area, dbfname, settings, force=True)
+        res = start_server(area, dbfname, settings, force=True, replacing=True, why="restart")
     if not res.started:
         out.outcome = f"no new server started: {res.reason}; old servers left running"
         return out
