@@ -23,6 +23,7 @@ import contextlib
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ class LogFile:
     dbfname: str
     pid: int
     mtime: float
+    started: float  # the time on the log's first line (else its mtime)
 
     @property
     def rotated(self) -> Path:
@@ -56,8 +58,31 @@ def server_logs(logs_dir: Path, dbfname: str | None = None) -> list[LogFile]:
             st = os.stat(logs_dir / name, follow_symlinks=False)
         except OSError:
             continue
-        out.append(LogFile(logs_dir / name, f"{match['db']}.db", int(match["pid"]), st.st_mtime))
-    return sorted(out, key=lambda f: (f.mtime, f.pid), reverse=True)
+        path = logs_dir / name
+        started = _first_line_time(path) or st.st_mtime
+        out.append(LogFile(path, f"{match['db']}.db", int(match["pid"]), st.st_mtime, started))
+    # Newest *server* first: an old server's log is written last when it exits
+    # after its replacement started, so the mtime would put it first.
+    return sorted(out, key=lambda f: (f.started, f.mtime, f.pid), reverse=True)
+
+
+def _first_line_time(path: Path) -> float | None:
+    """The timestamp of the first log line (``logging``'s asctime, local time)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        head = os.read(fd, 32).decode("ascii", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    try:
+        stamp = time.strptime(head[:19], "%Y-%m-%d %H:%M:%S")
+        return time.mktime(stamp) + int(head[20:23]) / 1000
+    except ValueError:
+        return None
 
 
 def _pid_running(pid: int) -> bool:
