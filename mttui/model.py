@@ -25,7 +25,7 @@ COLUMNS: tuple[tuple[str, str, int, bool], ...] = (
     ("db", "DB", 8, False),
     ("pid", "PID", 8, True),
     ("state", "State", 22, False),
-    ("threads", "Threads", 8, True),
+    ("threads", "Load", 8, True),  # requests in flight (sload); key kept for sorting
     ("age", "Age", 8, True),
     ("touched", "Touched", 8, True),
     ("ping", "Ping ms", 8, True),
