@@ -605,7 +605,11 @@ def run_server(
     log.info("server %s for %s in %s (pid %d)", "starting", dbfname, area.root, os.getpid())
     server = Server(area, dbfname, settings, scale_out=scale_out)
     try:
-        return asyncio.run(server.run())
+        code = asyncio.run(server.run())
+        # A foreground server stopped with Ctrl-C exits 130 like every other
+        # command (after its clean shutdown); launched and supervised servers
+        # never get SIGINT (own session / process group).
+        return 130 if code == 0 and server.exit_reason == "SIGINT" and not detached else code
     except BackendError as exc:
         log.error("ERROR: %s", exc)
         raise
