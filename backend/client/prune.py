@@ -77,7 +77,10 @@ def prune(area: Area, settings: Settings, *, dry_run: bool = False) -> list[Prun
     # loopback address: whatever answers there is not that server).
     to_ping = [e for e in entries if why_dead(e, None, None, now, settings.stale_after) is None
                and not procs.unreachable_from_here(e.registration)]
-    probes = ping_all([(e.registration.host, e.registration.port) for e in to_ping], settings.ping_timeout)
+    # usable=never: wait for every answer (or the timeout). An answer that is
+    # merely slower than the others must never count as a failed ping here.
+    probes = ping_all([(e.registration.host, e.registration.port) for e in to_ping], settings.ping_timeout,
+                      usable=lambda _i, _r: False)
     answers = {}
     for e, p in zip(to_ping, probes, strict=True):
         ok = p.result is not None and p.result.matches(e.registration.server_id)

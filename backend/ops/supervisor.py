@@ -45,6 +45,7 @@ MAX_QUICK_FAILURES = 5
 BACKOFF_MAX = 30.0
 EXIT_DECLINED = 3
 REPLACE_DELAY = 0.5  # after a server's own clean exit
+QUICK_EXIT = 10.0  # a clean exit this soon after the start backs off like a decline (no churn)
 EVENT_FIELDS = ("pid", "server", "server_id", "exit", "reason", "retry_in")
 
 
@@ -91,6 +92,7 @@ class Slot:
     declines: int = 0
     server: str | None = None
     server_id: str | None = None
+    started_at: float = 0.0
     detail: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -138,6 +140,7 @@ class Supervisor:
         )
         proc.start()
         slot.proc = proc
+        slot.started_at = time.monotonic()
         slot.server = slot.server_id = None
         self._emit(slot, STARTING)
         if slot.failures:
@@ -203,8 +206,15 @@ class Supervisor:
             slot.proc.join(0)
             self._remove_leftover(slot.proc.pid)
         how = describe_exit(code)
-        if code == 0:
+        if code == 0 and time.monotonic() - slot.started_at >= QUICK_EXIT:
+            slot.declines = 0
             delay, reason = REPLACE_DELAY, "exited on its own (idle, stop or retired); replacing"
+        elif code == 0:
+            # Retired right after starting (rank: more servers than max-servers
+            # in the area): replacing it at once would only churn.
+            slot.declines += 1
+            delay = min(REPLACE_DELAY * 2 ** (slot.declines - 1), BACKOFF_MAX)
+            reason = "exited on its own soon after starting (retired?); replacing with back-off"
         elif code == EXIT_DECLINED:
             slot.declines += 1
             delay = min(REPLACE_DELAY * 2 ** (slot.declines - 1), BACKOFF_MAX)
