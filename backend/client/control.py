@@ -62,13 +62,6 @@ def _ask_to_stop(
     reg = entry.registration
     result = StopResult(entry.name, reg.server_id, False, "")
     confirmed = False
-    if procs.locally_gone(reg) and reg.extras.get("hostname"):
-        # Our own file (it names this host) and its process is gone: nothing to
-        # stop, and the file is provably dead, so stopping it means removing it.
-        removed = registry.remove_if_owned(entry.path, reg.server_id)
-        result.stopped = True
-        result.outcome = f"not running (process {reg.pid} is gone); registration {'removed' if removed else 'gone'}"
-        return result
     if procs.unreachable_from_here(reg):
         result.outcome = (
             f"runs on host {reg.hostname} with a loopback address ({reg.host}): "
@@ -79,13 +72,13 @@ def _ask_to_stop(
         conn = Connection(reg.host, reg.port, settings.ping_timeout)
     except TransportError as exc:
         result.outcome = f"not reachable ({exc}); not stopped"
-        return result
+        return _removed_if_gone(entry, result)
     asked = False
     try:
         pong = conn.ping(settings.ping_timeout)
         if not pong.matches(reg.server_id):
             result.outcome = f"answers server-id {pong.server_id}, not {reg.server_id}: not stopped"
-            return result
+            return _removed_if_gone(entry, result)
         confirmed = True
         if pong.sstate == states.SHUTTING_DOWN:
             sent = "already shutting down"
@@ -101,6 +94,8 @@ def _ask_to_stop(
         sent = f"stop failed ({exc})"
     finally:
         conn.close()
+    if not confirmed and _removed_if_gone(entry, result).stopped:
+        return result
     if force and not asked and not confirmed:
         # It did not even answer a ping (frozen, wedged): waiting for it to act
         # on a stop it never got only delays the escalation.
@@ -114,6 +109,18 @@ def _ask_to_stop(
             result.stopped, result.outcome = True, f"stopped by SIGTERM ({sent}, then no exit)"
             return result
     result.outcome = f"still registered after {timeout:g}s ({sent})"
+    return result
+
+
+def _removed_if_gone(entry: registry.Entry, result: StopResult) -> StopResult:
+    """A server that did not confirm its server-id, in our own file (it names
+    this host) whose process is gone: nothing is left to stop and the file is
+    provably dead, so stopping it means removing it (``stop`` on a DEAD row)."""
+    reg = entry.registration
+    if reg.extras.get("hostname") and procs.locally_gone(reg):
+        removed = registry.remove_if_owned(entry.path, reg.server_id)
+        result.stopped = True
+        result.outcome = f"not running (process {reg.pid} is gone); registration {'removed' if removed else 'gone'}"
     return result
 
 
