@@ -11,11 +11,12 @@ import threading
 import time
 from pathlib import Path
 
-from backend import logfiles, protocol
-from backend.api import COMMANDS
+from backend import logfiles
+from backend.cli.progress import Progress
 from backend.commandhelp import SUMMARIES, summaries
-from backend.pingall import grace_after, ping_all
-from backend.progress import Progress
+from backend.db.api import COMMANDS
+from backend.wire import protocol
+from backend.wire.pingall import grace_after, ping_all
 
 DOCS_API = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 
