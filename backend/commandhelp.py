@@ -1,9 +1,12 @@
-"""One-line summaries of the database commands, for ``backend call --help``.
+"""One-line summaries and param counts of the database commands, for
+``backend call --help`` and the check ``backend call`` makes before it
+launches anything (a wrong param count must not start a server to learn it).
 
 docs/api.md has the full story (params, results, errors); these lines are its
-headings in short. ``tests/unit/test_commandhelp.py`` checks that every line
-names a served command documented in docs/api.md. A command without a line
-here is still listed, pointing at docs/api.md.
+headings in short. ``tests/unit/test_ops_units.py`` checks that every line
+names a served command documented in docs/api.md, and that each ``ARITY``
+entry is exactly what the command's handler accepts. A command missing here is
+listed pointing at docs/api.md, and its params are left to the server.
 """
 
 from __future__ import annotations
@@ -33,6 +36,41 @@ SUMMARIES: dict[str, str] = {
     "set-var": "any db: VAR VALUE (a string or number; true/false are stored as text)",
     "del-var": "any db: VAR",
 }
+
+
+# (fewest, most) params each command accepts.
+ARITY: dict[str, tuple[int, int]] = {
+    "csv->test-data": (2, 2),
+    "del-var": (1, 1),
+    "get-count-tests-running": (0, 0),
+    "get-count-tests-running-for-run-id": (0, 0),
+    "get-count-tests-running-for-testname": (1, 1),
+    "get-keys": (0, 0),
+    "get-prereqs-not-met": (1, 3),
+    "get-run-info": (1, 1),
+    "get-runs-by-patt": (0, 5),
+    "get-steps-for-test": (1, 1),
+    "get-test-id": (1, 2),
+    "get-test-info-by-id": (1, 1),
+    "get-tests-for-run": (0, 10),
+    "get-var": (1, 1),
+    "insert-test-data": (2, 2),
+    "read-test-data": (1, 2),
+    "register-run": (2, 6),
+    "register-test": (1, 2),
+    "set-var": (2, 2),
+    "test-set-state-status-by-id": (3, 4),
+    "teststep-set-status!": (4, 6),
+}
+
+
+def arity_problem(name: str, nparams: int) -> str | None:
+    """The server's own ``bad_request`` text for a wrong param count, or None."""
+    low, high = ARITY.get(name, (0, nparams))
+    if low <= nparams <= high:
+        return None
+    want = str(low) if low == high else f"{low}..{high}"
+    return f"expected {want} params, got {nparams}"
 
 
 def summaries(names: Iterable[str]) -> str:

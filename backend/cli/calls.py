@@ -19,7 +19,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     area = Area.open(args.area)
     params = [parse_param(p, i) for i, p in enumerate(args.params, 1)]
     settings = load_settings(area.root)
-    check_command(args.cmd)
+    check_command(args.cmd, params)
     if args.direct:
         from backend.db.direct import call_direct
 

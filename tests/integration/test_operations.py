@@ -226,6 +226,10 @@ def test_a_typo_starts_nothing(area: Path) -> None:
     assert r.stderr.strip().splitlines() == [
         "backend: error: unknown_command: unknown command 'set-vra'; did you mean 'set-var'?"
     ]
+    # A wrong number of params: the server's own answer, and nothing started either.
+    r = backend("call", "--area", str(area), "set-var", "x", timeout=30)
+    assert r.returncode == 1
+    assert r.stderr.strip() == "backend: error: bad_request: expected 2 params, got 1"
     assert not area_processes(area), "no server and no standby"
     assert not (area / ".servinfo").exists() or entries(area) == []
 

@@ -11,10 +11,14 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from backend import logfiles
 from backend.cli.progress import Progress
-from backend.commandhelp import SUMMARIES, summaries
+from backend.commandhelp import ARITY, SUMMARIES, arity_problem, summaries
 from backend.db.api import COMMANDS
+from backend.errors import RemoteError
+from backend.ops.demoload import LocalCaller
 from backend.wire import protocol
 from backend.wire.pingall import grace_after, ping_all
 
@@ -142,3 +146,22 @@ def test_progress_prints_once_after_the_delay_and_only_on_a_terminal() -> None:
     with Progress("waiting", delay=0.01, stream=quiet, enabled=False):
         time.sleep(0.1)
     assert quiet.getvalue() == ""
+
+
+MAIN_DB_COMMANDS = {"get-keys", "register-run", "get-run-info", "get-runs-by-patt"}
+
+
+def test_the_client_side_param_counts_are_the_handlers(lc: LocalCaller) -> None:
+    """``commandhelp.ARITY`` (checked by the client before launching) must say
+    exactly what each handler accepts: one param more than the most, or one
+    fewer than the fewest, is the handler's own ``expected N params``."""
+    assert lc.call("register-run", {"SYSTEM": "x"}, "r1") == 1
+    assert set(ARITY) <= set(COMMANDS)
+    for name, (low, high) in ARITY.items():
+        run_id = None if name in MAIN_DB_COMMANDS else 1
+        counts = [high + 1] + ([low - 1] if low > 0 else [])
+        for n in counts:
+            with pytest.raises(RemoteError) as info:
+                lc.call(name, *([None] * n), run_id=run_id)
+            assert info.value.message == arity_problem(name, n), (name, n, info.value.message)
+        assert arity_problem(name, low) is None and arity_problem(name, high) is None
