@@ -165,8 +165,7 @@ class Supervisor:
             while self._stop_reason is None:
                 self._tick()
                 if all(s.state == FATAL for s in self.slots):
-                    print(f"{datetime.now().isoformat(timespec='seconds')} every server is FATAL; "
-                          f"see {self.area.logs_dir}", file=self.out, flush=True)
+                    self._note(f"every server is FATAL; see {self.area.logs_dir}")
                     self._stop_all()
                     return 1
                 time.sleep(0.05)
@@ -236,6 +235,12 @@ class Supervisor:
         slot.retry_at = time.monotonic() + delay
         self._emit(slot, BACKOFF, exit=how, reason=reason, retry_in=f"{delay:g}s")
 
+    def _note(self, message: str) -> None:
+        """A line that is not a state change. With --json it goes to stderr, so
+        stdout stays one JSON object per line, each with the same fields."""
+        line = f"{datetime.now().isoformat(timespec='seconds')} {message}"
+        print(line, file=sys.stderr if self.json_lines else self.out, flush=True)
+
     def _remove_leftover(self, pid: int | None) -> None:
         """A crashed child leaves its file. We reaped that very process, so it is
         provably gone (stronger than the mtime rule, which exists for servers we
@@ -247,8 +252,7 @@ class Supervisor:
                         self.area, events.MARKED_DEAD, dbfname=entry.registration.dbfname,
                         name=entry.name, pid=pid, by="supervisor",
                     )
-                    print(f"{datetime.now().isoformat(timespec='seconds')} removed {entry.name} "
-                          f"left by crashed pid {pid}", file=self.out, flush=True)
+                    self._note(f"removed {entry.name} left by pid {pid}")
 
     def _stop_all(self) -> None:
         """SIGTERM every child, wait (SIGKILL after drain-timeout + 5 s), then reap

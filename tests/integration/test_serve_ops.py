@@ -69,7 +69,7 @@ def test_serve_replaces_a_server_that_exits_and_reports_every_field(area: Path) 
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0, err
-    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    events = [json.loads(line) for line in out.splitlines()]  # stdout: JSON lines only
     assert events and all(set(e) == FIELDS for e in events), events
     states = [e["state"] for e in events]
     assert states[:2] == ["STARTING", "RUNNING"] and "BACKOFF" in states and states[-2:] == ["STOPPING", "EXITED"]
