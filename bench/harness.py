@@ -384,7 +384,8 @@ def machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="backend bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="fewer, shorter repetitions (< 2 min)")
-    p.add_argument("--scenario", action="append", choices=SCENARIOS)
+    p.add_argument("--scenario", action="append", choices=SCENARIOS,
+                   help="run only this scenario (repeatable; default all)")
     p.add_argument("--reps", type=int, help="repetitions per scenario (default 3 quick, 7 full)")
     p.add_argument("--duration", type=float, help="seconds per throughput measurement")
     p.add_argument("--json", action="store_true",

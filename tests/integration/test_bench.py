@@ -16,10 +16,13 @@ from tests.helpers import backend, clean_env
 def test_bench_runs_a_tiny_scenario_and_writes_wellformed_output(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     r = backend("bench", "--quick", "--scenario", "ping", "--scenario", "start", "--scenario", "cold-call",
-                "--reps", "2", "--duration", "0.2", "--output", str(out), timeout=120)
-    assert r.returncode == 0, r.stderr
+                "--reps", "2", "--duration", "0.2", "--output", str(out), "--check", timeout=120)
     assert "| ping c1 |" in r.stdout and "| cold-call |" in r.stdout
     data = json.loads(out.read_text())
+    # --check: exit 1 exactly when a goal is missed (tiny runs on a shared machine may miss one).
+    missed = [row["scenario"] for row in data["summary"] if row.get("meets_goal") is False]
+    assert r.returncode == (1 if missed else 0), r.stderr
+    assert ("goal not met" in r.stderr) == bool(missed)
     assert data["quick"] is True and data["machine"]["cpus"] >= 1
     by = {row["scenario"]: row for row in data["summary"]}
     assert set(by) == {"ping c1", "ping c50", "start, first in area", "start", "cold-call"}
