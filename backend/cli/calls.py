@@ -13,8 +13,7 @@ from backend.config import load_settings
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    from backend.cli.callcheck import check_run, parse_param
-    from backend.client.client import check_command
+    from backend.cli.callcheck import check_command, check_run, parse_param
 
     area = Area.open(args.area)
     params = [parse_param(p, i) for i, p in enumerate(args.params, 1)]

@@ -59,7 +59,7 @@ def _version() -> str:
 
 
 def _call_epilog() -> str:
-    from backend.client.client import known_commands
+    from backend.cli.callcheck import known_commands
     from backend.commandhelp import summaries
 
     text = summaries(sorted(known_commands()))

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from backend import commandhelp, commandinfo, events, registry, rules, states
+from backend import commandinfo, events, registry, rules, states
 from backend.area import Area, dbfname_for_run_id
 from backend.config import Settings, load_settings
 from backend.errors import (
@@ -39,28 +39,6 @@ from backend.wire.connection import Connection, ping
 
 # -- the client ------------------------------------------------------------------
 
-
-def known_commands() -> frozenset[str]:
-    """Every command the servers of this installation serve (the core's static
-    table: the client side never loads the db layer)."""
-    return frozenset(commandinfo.WRITES)
-
-
-def check_command(cmd: str, params: tuple[Any, ...] | list[Any] | None = None) -> None:
-    """Refuse a command no server serves, or a wrong number of params, before
-    anything is launched: a typo must not start a server (and a warm standby)
-    just to be told so. Same codes and texts as the server's answers."""
-    known = known_commands()
-    if isinstance(cmd, str) and cmd in known:
-        problem = None if params is None else commandhelp.arity_problem(cmd, len(params))
-        if problem:
-            raise RemoteError("bad_request", problem)
-        return
-    import difflib
-
-    close = difflib.get_close_matches(str(cmd), sorted(known), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise RemoteError("unknown_command", f"unknown command {str(cmd)[:64]!r}{hint}")
 
 Launch = Callable[[Area, str, Settings], Any]
 
@@ -135,7 +113,6 @@ class Client:
         Raises ``RemoteError`` for an ``error`` answer and ``NoServerError`` when no
         server could be reached or started before the deadline.
         """
-        check_command(cmd, params)
         dbfname = dbfname_for_run_id(run_id, self.settings.num_run_dbs)
         meta = dict(meta or {})
         if commandinfo.is_write(cmd) and "idem" not in meta:
