@@ -571,7 +571,7 @@ def setup_logging(area: Area, dbfname: str, settings: Settings, *, echo: bool, d
     except OSError as exc:
         raise ConfigError(f"cannot open log {path}: {exc.strerror}") from exc
     logfiles.remove_old_logs(area.logs_dir, settings.log_keep, spare=os.getpid())
-    handler = logging.StreamHandler(stream)  # type: ignore[arg-type]
+    handler = logging.StreamHandler(stream)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
     handler.setFormatter(fmt)
     root = logging.getLogger("backend")
