@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import psutil
 
-from backend import procs, registry
+from backend import events, procs, registry
 from backend.area import Area
 from backend.registry import Registration
 
@@ -78,7 +78,9 @@ def force_stop(area: Area, entry: registry.Entry, kill_after: float) -> tuple[bo
         if not wait_exit(reg, 5.0):
             return False, f"pid {reg.pid} survived SIGKILL"
     # The process is gone: its file is provably dead, whatever its mtime.
-    registry.remove_if_owned(entry.path, reg.server_id)
+    if registry.remove_if_owned(entry.path, reg.server_id):
+        events.record_event(area, events.MARKED_DEAD, dbfname=reg.dbfname, name=entry.name, pid=reg.pid,
+                            by=f"stop --force ({how})")
     return True, f"ended by {how}"
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import psutil
 
-from backend import procs, registry, suspects
+from backend import events, procs, registry, suspects
 from backend.area import Area
 from backend.config import Settings
 
@@ -99,6 +99,9 @@ def prune(area: Area, settings: Settings, *, dry_run: bool = False) -> list[Prun
         removed = not dry_run and registry.remove_dead(e)
         if not dry_run and not removed:
             live_names.add(e.name)
+        if removed:
+            events.record_event(area, events.PRUNED, dbfname=e.registration.dbfname, name=e.name,
+                                pid=e.registration.pid, why=reason)
         out.append(Pruned(e.name, "registration", reason, removed))
     out += _prune_temp_files(d, now, settings.stale_after, dry_run)
     for path in suspects.expired_notes(d, live_names, now):

@@ -193,6 +193,9 @@ def test_prune_removes_a_killed_servers_file_and_keeps_a_live_one(area: Path) ->
     left = {e.registration.pid for e in entries(area)}
     assert left == {int(str(live["pid"])), 4242}
     assert backend("prune", "--area", str(area), check=True).stdout.strip() == "nothing to prune"
+    r = backend("events", "--area", str(area), "--json", check=True)
+    pruned = [e for e in map(json.loads, r.stdout.splitlines()) if e.get("kind") == "pruned"]
+    assert {e["pid"] for e in pruned} == {dead_pid, 4243}
     # The live server still serves.
     assert backend("call", "--area", str(area), "get-var", "x", check=True).stdout == "null\n"
 
