@@ -127,7 +127,97 @@ MIGRATION_2 = [
     *_touch_triggers("test_data", monotonic=False),
 ]
 
-MIGRATIONS: list[list[str]] = [MIGRATION_1, MIGRATION_2]
+# Version 3: the rest of Megatest's megatest.db tables (db.scm L1186-1353) and
+# its no-sync store (no-sync.db, db.scm L1878-1889), with Megatest's column
+# names and defaults except where docs/api.md "Schema and migrations" says why
+# not. Every db file gets them all, as before; main.db uses the run-level ones
+# (run_stats, test_meta, tasks_queue, archive_*, extradat, access_log,
+# no_sync_metadat), run databases the test-level ones (test_rundat, archives).
+MIGRATION_3 = [
+    """CREATE TABLE IF NOT EXISTS run_stats (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER,
+        state TEXT,
+        status TEXT,
+        count INTEGER,
+        last_update REAL NOT NULL DEFAULT 0)""",
+    "CREATE INDEX IF NOT EXISTS run_stats_run ON run_stats(run_id, state, status)",
+    *_touch_triggers("run_stats", monotonic=False),
+    """CREATE TABLE IF NOT EXISTS test_meta (
+        id INTEGER PRIMARY KEY,
+        testname TEXT NOT NULL DEFAULT '' UNIQUE,
+        author TEXT DEFAULT '',
+        owner TEXT DEFAULT '',
+        description TEXT DEFAULT '',
+        reviewed TIMESTAMP,
+        iterated TEXT DEFAULT '',
+        avg_runtime REAL,
+        avg_disk REAL,
+        tags TEXT DEFAULT '',
+        jobgroup TEXT DEFAULT 'default')""",
+    """CREATE TABLE IF NOT EXISTS tasks_queue (
+        id INTEGER PRIMARY KEY,
+        action TEXT DEFAULT '',
+        owner TEXT,
+        state TEXT DEFAULT 'new',
+        target TEXT DEFAULT '',
+        name TEXT DEFAULT '',
+        testpatt TEXT DEFAULT '',
+        keylock TEXT,
+        params TEXT,
+        creation_time TIMESTAMP DEFAULT (strftime('%s','now')),
+        execution_time TIMESTAMP)""",
+    "CREATE INDEX IF NOT EXISTS tasks_queue_target ON tasks_queue(target, name, creation_time)",
+    # Megatest's creation_time defaults here use a broken format and store NULL
+    # (reference bug B19); ours store now.
+    """CREATE TABLE IF NOT EXISTS archive_disks (
+        id INTEGER PRIMARY KEY,
+        archive_area_name TEXT,
+        disk_path TEXT,
+        last_df INTEGER DEFAULT -1,
+        last_df_time TIMESTAMP DEFAULT (strftime('%s','now')),
+        creation_time TIMESTAMP DEFAULT (strftime('%s','now')))""",
+    "CREATE INDEX IF NOT EXISTS archive_disks_name ON archive_disks(archive_area_name, disk_path)",
+    """CREATE TABLE IF NOT EXISTS archive_blocks (
+        id INTEGER PRIMARY KEY,
+        archive_disk_id INTEGER,
+        disk_path TEXT,
+        last_du INTEGER DEFAULT -1,
+        last_du_time TIMESTAMP DEFAULT (strftime('%s','now')),
+        creation_time TIMESTAMP DEFAULT (strftime('%s','now')))""",
+    "CREATE INDEX IF NOT EXISTS archive_blocks_disk ON archive_blocks(archive_disk_id, disk_path)",
+    """CREATE TABLE IF NOT EXISTS archive_allocations (
+        id INTEGER PRIMARY KEY,
+        archive_block_id INTEGER,
+        testname TEXT,
+        item_path TEXT,
+        creation_time TIMESTAMP DEFAULT (strftime('%s','now')))""",
+    "CREATE TABLE IF NOT EXISTS extradat (id INTEGER PRIMARY KEY, run_id INTEGER, key TEXT, val TEXT)",
+    "CREATE TABLE IF NOT EXISTS access_log (id INTEGER PRIMARY KEY, user TEXT, accessed TIMESTAMP, args TEXT)",
+    # Megatest spells diskusage's type "INTGER" (NUMERIC affinity); INTEGER here.
+    """CREATE TABLE IF NOT EXISTS test_rundat (
+        id INTEGER PRIMARY KEY,
+        test_id INTEGER,
+        update_time TIMESTAMP,
+        cpuload INTEGER DEFAULT -1,
+        diskfree INTEGER DEFAULT -1,
+        diskusage INTEGER DEFAULT -1,
+        run_duration INTEGER DEFAULT 0)""",
+    "CREATE INDEX IF NOT EXISTS test_rundat_test ON test_rundat(test_id)",
+    """CREATE TABLE IF NOT EXISTS archives (
+        id INTEGER PRIMARY KEY,
+        test_id INTEGER,
+        state TEXT DEFAULT 'new',
+        status TEXT DEFAULT 'n/a',
+        archive_type TEXT DEFAULT 'bup',
+        du INTEGER,
+        archive_path TEXT)""",
+    # Megatest keeps this in its own file (no-sync.db); a dbfname is main or a
+    # number here (SPEC section 1), so it is a table of main.db.
+    "CREATE TABLE IF NOT EXISTS no_sync_metadat (var TEXT NOT NULL UNIQUE, val TEXT)",
+]
+
+MIGRATIONS: list[list[str]] = [MIGRATION_1, MIGRATION_2, MIGRATION_3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
