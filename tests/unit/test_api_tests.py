@@ -301,3 +301,38 @@ def test_prereqs_exclusive_sees_running_rows_of_other_runs(lc: LocalCaller, run:
     lc.call("test-set-state-status-by-id", t, "RUNNING", "n/a", run_id=other)
     [rec] = lc.call("get-prereqs-not-met", [], "solo", "", "exclusive", run_id=run)
     assert (rec["run_id"], rec["id"], rec["state"]) == (other, t, "RUNNING")
+
+
+def test_dashboard_mode_judges_completed_by_status_and_stays_in_the_run(
+    lc: LocalCaller, run: int
+) -> None:
+    ids = {}
+    for name, state, status in (("one", "COMPLETED", "FAIL"), ("two", "COMPLETED", "PASS"),
+                                ("three", "RUNNING", "n/a"), ("four", "COMPLETED", "WARN")):
+        ids[name] = lc.call("register-test", name, run_id=run)
+        lc.call("test-set-state-status-by-id", ids[name], state, status, run_id=run)
+    # Another run in the same db file, whose rows Megatest's bug B2 let in.
+    runs = [lc.call("register-run", KEYS, f"x{i}") for i in range(10)]
+    other = runs[-1]
+    assert other % 10 == run % 10
+    t = lc.call("register-test", "elsewhere", run_id=other)
+    lc.call("test-set-state-status-by-id", t, "RUNNING", "n/a", run_id=other)
+
+    def pairs(states: list[str], statuses: list[str], not_in: bool, mode: str) -> set[Any]:
+        got = lc.call("get-tests-for-run", "%", states, statuses, None, None, not_in,
+                      "event_time", "DESC", "shortlist", 0, mode, run_id=run)
+        assert all(g["run_id"] == run for g in got)
+        assert all(set(g) == {"id", "run_id", "testname", "item_path", "state", "status"}
+                   for g in got)
+        return {(g["state"], g["status"]) for g in got}
+
+    assert pairs(["RUNNING"], ["WARN"], False, "dashboard") == {
+        ("COMPLETED", "WARN"), ("RUNNING", "n/a")}
+    assert pairs(["RUNNING"], ["WARN"], True, "dashboard") == {
+        ("COMPLETED", "PASS"), ("COMPLETED", "FAIL")}
+    # Normal mode: both lists must hold (IN ... AND IN ...).
+    assert pairs(["RUNNING"], ["WARN"], False, "normal") == set()
+    assert pairs(["COMPLETED"], ["WARN", "PASS"], False, "normal") == {
+        ("COMPLETED", "WARN"), ("COMPLETED", "PASS")}
+    bad_request(lc, "get-tests-for-run", "%", [], [], None, None, False, None, None, None, None,
+                5, run_id=run)
