@@ -1,6 +1,23 @@
 """The database commands, one module per table group; importing this package
 registers them all in ``base.COMMANDS`` (``backend.api`` does)."""
 
-from backend.commands import data, runs, steps, tests, vars
+from backend.commands import (
+    archive,
+    data,
+    misc,
+    nosync,
+    runs,
+    runwrites,
+    servers,
+    steps,
+    tasks,
+    testmeta,
+    tests,
+    teststate,
+    vars,
+)
 
-__all__ = ["data", "runs", "steps", "tests", "vars"]
+__all__ = [
+    "archive", "data", "misc", "nosync", "runs", "runwrites", "servers", "steps", "tasks",
+    "testmeta", "tests", "teststate", "vars",
+]

@@ -74,4 +74,12 @@ def test_unknown_command_and_is_write() -> None:
         "read-test-data",
         "get-var",
         "get-steps-for-test",
+        # issue 17, read/write section of api.scm: reads and process control
+        "get-keys-write",
+        "start-server",
+        "kill-server",
+        "sync-inmem->db",
+        "get-tests-tags",
+        "tasks-get-last",
+        "no-sync-get/default",
     }

@@ -184,4 +184,6 @@ def test_importing_any_command_module_first_has_no_cycle() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )
-    assert int(out.stdout) == 21  # SPEC §5 commands + get-steps-for-test + insert-test-data
+    from backend.api import COMMANDS
+
+    assert int(out.stdout) == len(COMMANDS)  # every module registered, whatever came first
