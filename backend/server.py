@@ -32,6 +32,7 @@ import psutil
 from backend import api, procs, protocol, registry, rules
 from backend.area import Area, dbfname_for_run_id
 from backend.client import PingResult, aping
+from backend.commands.servers import SERVER_COMMANDS
 from backend.config import Settings
 from backend.dbworker import DbWorker
 from backend.errors import BackendError, CommandError, ConfigError, RegistryError
@@ -385,6 +386,8 @@ class Server:
         if req.cmd == "stop":
             self.request_shutdown("stop command")
             return [protocol.OK, None, True, self.meta()]
+        if req.cmd in SERVER_COMMANDS:
+            return self._server_command(req)
         try:
             command = api.lookup(req.cmd)
             self._check_run_id(req.run_id)
@@ -409,6 +412,20 @@ class Server:
         fut = self._db.submit(Call(command, ctx, req.params, idem))
         status = protocol.LOADED if loaded else protocol.OK
         return _respond_later(self, fut, status)
+
+    def _server_command(self, req: protocol.Request) -> list[Any]:
+        """api.scm's kill-server and start-server (see commands/servers.py)."""
+        if req.params:
+            return protocol.error_wire("bad_request", f"{req.cmd} takes no params", self.meta())
+        if req.cmd == "kill-server":
+            self.request_shutdown("kill-server command")
+            return [protocol.OK, None, True, self.meta()]
+        # start-server: this server is the running one the caller asked for.
+        answer = {
+            "started": False, "server_id": self.server_id, "pid": self.pid,
+            "dbfname": self.dbfname, "reason": f"a server of {self.dbfname} is running",
+        }
+        return [protocol.OK, None, answer, self.meta()]
 
     def _check_run_id(self, run_id: int | None) -> None:
         want = dbfname_for_run_id(run_id, self.settings.num_run_dbs)

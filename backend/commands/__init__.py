@@ -2,23 +2,32 @@
 registers them all in ``base.COMMANDS`` (``backend.api`` does)."""
 
 from backend.commands import (
+    archive,
     data,
     generalcall,
     history,
     keys,
     misc,
+    miscread,
+    nosync,
     prereqs,
     runlist,
     runs,
     runstats,
+    runwrites,
+    servers,
     steps,
     stepsread,
+    tasks,
     testinfo,
+    testmeta,
     tests,
+    teststate,
     vars,
 )
 
 __all__ = [
-    "data", "generalcall", "history", "keys", "misc", "prereqs", "runlist", "runs", "runstats", "steps",
-    "stepsread", "testinfo", "tests", "vars",
+    "archive", "data", "generalcall", "history", "keys", "misc", "miscread", "nosync",
+    "prereqs", "runlist", "runs", "runstats", "runwrites", "servers", "steps", "stepsread",
+    "tasks", "testinfo", "testmeta", "tests", "teststate", "vars",
 ]

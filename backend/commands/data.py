@@ -1,4 +1,4 @@
-"""Test data: csv->test-data and read-test-data.
+"""Test data: csv->test-data, insert-test-data, read-test-data, test-data-rollup.
 
 CSV lines are ``category,variable,value,expected,tol,units,comment,status,type``
 (Megatest's order; missing trailing fields are empty, blank lines skipped).
@@ -32,9 +32,11 @@ from backend.commands.base import (
     command,
     param,
     rows_as_dicts,
+    want_opt_str,
     want_str,
 )
 from backend.commands.patterns import name_clause
+from backend.commands.rollup import roll_up
 from backend.commands.scope import require_run
 from backend.commands.tests import test_row
 
@@ -204,3 +206,35 @@ def read_test_data(conn: sqlite3.Connection, ctx: CallContext, params: list[Any]
             [test["id"], *args],
         )
     )
+
+
+def data_rollup(conn: sqlite3.Connection, test_id: int) -> None:
+    """Megatest's test-data-rollup: pass/fail counts of the test's data rows
+    (status pass/fail, any case; DELETED rows do not count), then FAIL if any
+    failed, else PASS if any passed and the status is not WARN or FAIL."""
+    conn.execute(
+        "UPDATE tests SET "
+        "fail_count = (SELECT count(*) FROM test_data WHERE test_id = ?1 AND status LIKE 'fail'), "
+        "pass_count = (SELECT count(*) FROM test_data WHERE test_id = ?1 AND status LIKE 'pass') "
+        "WHERE id = ?1",
+        (test_id,),
+    )
+    conn.execute(
+        "UPDATE tests SET status = CASE WHEN fail_count > 0 THEN 'FAIL' "
+        "WHEN pass_count > 0 AND status NOT IN ('WARN', 'FAIL') THEN 'PASS' ELSE status END "
+        "WHERE id = ?",
+        (test_id,),
+    )
+
+
+@command("test-data-rollup", write=True)
+def test_data_rollup(conn: sqlite3.Connection, ctx: CallContext, params: list[Any]) -> Any:
+    """[test-id, status?] -> True. ``status`` is accepted and unused (as Megatest)."""
+    run_id = require_run(ctx, "test-data-rollup")
+    arity(params, 1, 2)
+    test = test_row(conn, run_id, params[0])
+    want_opt_str(param(params, 1), "status")
+    data_rollup(conn, test["id"])
+    if test["item_path"]:
+        roll_up(conn, run_id, test["testname"])
+    return True

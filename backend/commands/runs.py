@@ -128,7 +128,13 @@ def register_run(conn: sqlite3.Connection, ctx: CallContext, params: list[Any]) 
     ).fetchone()
     if row is not None:
         # Megatest's INSERT OR IGNORE: registering again returns the same run
-        # and changes nothing.
+        # and changes nothing, unless delete-run marked it deleted: then it is
+        # revived with the given state and status and a new event_time.
+        conn.execute(
+            "UPDATE runs SET state = ?, status = ?, event_time = strftime('%s','now') "
+            "WHERE id = ? AND state = 'deleted'",
+            (state, status, row[0]),
+        )
         return row[0]
     cols = ", ".join(quote_ident(k) for k in keys)
     marks = ", ".join("?" for _ in keys)

@@ -203,6 +203,20 @@ def test_set_state_status_by_id(
     state = want_opt_str(params[1], "state")
     status = want_opt_str(params[2], "status")
     comment = want_opt_str(param(params, 3), "comment")
+    set_state_status_and_roll_up(conn, run_id, test, state, status, comment)
+    return True
+
+
+def set_state_status_and_roll_up(
+    conn: sqlite3.Connection,
+    run_id: int,
+    test: dict[str, Any],
+    state: str | None,
+    status: str | None,
+    comment: str | None,
+) -> None:
+    """Megatest's set-state-status-and-roll-up-items on a known row: set the
+    given fields (None = leave), stamp start/duration, roll an item up."""
     sets: list[str] = []
     args: list[Any] = []
     for col, val in (("state", state), ("status", status), ("comment", comment)):
@@ -217,7 +231,6 @@ def test_set_state_status_by_id(
         conn.execute(f"UPDATE tests SET {', '.join(sets)} WHERE id = ?", [*args, test["id"]])
     if test["item_path"]:
         roll_up(conn, run_id, test["testname"])
-    return True
 
 
 def _count(conn: sqlite3.Connection, where: str, args: list[Any]) -> int:

@@ -1,91 +1,91 @@
-"""api.scm's read-only MISC, TESTMETA, TASKS and ARCHIVES lookups, and the
-names that answer ``unsupported``."""
+"""api.scm's SERVERS and MISC groups (read/write section): get-keys-write,
+start-server and kill-server without a server, sync-inmem->db, mark-incomplete."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
-from backend.commands.misc import UNSUPPORTED
 from backend.demoload import LocalCaller
-from tests.unit.api_helpers import KEYS, execute, refused
+from tests.unit.conftest import q
+from tests.unit.test_api_tests import KEYS, bad_request
 
 
-def test_login_is_the_authenticated_handshake(lc: LocalCaller, tmp_path: Path) -> None:
-    area = tmp_path.parent  # LocalCaller's db_dir stands for <area>/.mtdb
-    assert lc.call("login") == [True, "successful login"]
-    assert lc.call("login", str(area), 1.6506, "client-sig") == [True, "successful login"]
-    got = lc.call("login", "/elsewhere", 1.6506, "sig")
-    assert got[0] is False and got[1] == "Login failed due to mismatch paths: "
-    refused(lc, "login", 5)
-    refused(lc, "login", "a", 1, "s", "extra")
+@pytest.fixture
+def run(lc: LocalCaller) -> int:
+    return int(lc.call("register-run", KEYS, "run1"))
 
 
-def test_latest_host_load(lc: LocalCaller, tmp_path: Path) -> None:
-    run = lc.call("register-run", KEYS, "r1")
-    t = lc.call("register-test", "foo", run_id=run)
-    assert lc.call("get-latest-host-load", "h1", run_id=run) == {"cpuload": -1,
-                                                                  "update_time": 0}
-    lc.call("general-call", "update-uname-host", "Linux", "h1", t, run_id=run)
-    for when, load in ((100, 0.5), (200, 1.5), (300, -1)):
-        lc.call("general-call", "update-test-rundat", t, when, load, 10, 20, 30, run_id=run)
-    # The short host name is used; a -1 load is not a measurement.
-    assert lc.call("get-latest-host-load", "h1.example.com", run_id=run) == {
-        "cpuload": 1.5, "update_time": 200}
-    refused(lc, "get-latest-host-load", None, run_id=run)
+def test_get_keys_write_is_get_keys(lc: LocalCaller) -> None:
+    assert lc.call("get-keys-write") == []
+    lc.call("register-run", KEYS, "r")
+    assert lc.call("get-keys-write") == lc.call("get-keys") == ["SYSTEM", "RELEASE"]
+    assert "main.db command" in bad_request(lc, "get-keys-write", run_id=1)
+    assert "expected 0" in bad_request(lc, "get-keys-write", 1)
 
 
-def test_have_incompletes(lc: LocalCaller, tmp_path: Path) -> None:
-    run = lc.call("register-run", KEYS, "r1")
-    t = lc.call("register-test", "foo", run_id=run)
-    assert lc.call("have-incompletes?", run_id=run) is False
-    lc.call("test-set-state-status-by-id", t, "RUNNING", "n/a", run_id=run)
-    assert lc.call("have-incompletes?", run_id=run) is False
-    execute(tmp_path / f"{run}.db", "UPDATE tests SET event_time = event_time - 100")
-    assert lc.call("have-incompletes?", 50, run_id=run) is True
-    assert lc.call("have-incompletes?", run_id=run) is False  # default dead time 72000 s
-    refused(lc, "have-incompletes?", "soon", run_id=run)
+@pytest.mark.parametrize("cmd", ["start-server", "kill-server"])
+def test_process_control_needs_a_server(lc: LocalCaller, cmd: str) -> None:
+    assert "send it to a server" in bad_request(lc, cmd)
+    assert "expected 0" in bad_request(lc, cmd, 1)
 
 
-def test_changed_record_ids_per_db(lc: LocalCaller) -> None:
-    run = lc.call("register-run", KEYS, "r1")
-    t = lc.call("register-test", "foo", run_id=run)
-    main = lc.call("get-changed-record-ids", 0)
-    assert main["runs"] == [run] and main["tests"] == []
-    assert list(main) == ["runs", "tests", "test_steps", "test_data", "run_stats"]
-    assert lc.call("get-changed-record-ids", 0, run_id=run)["tests"] == [t]
-    assert lc.call("get-changed-record-ids", 2e9, run_id=run)["tests"] == []
-    refused(lc, "get-changed-record-ids", "x")
+def test_sync_inmem_to_db_is_a_no_op(lc: LocalCaller, run: int, tmp_path: Path) -> None:
+    assert lc.call("sync-inmem->db") is True
+    assert lc.call("sync-inmem->db", run_id=run) is True
+    assert "expected 0" in bad_request(lc, "sync-inmem->db", run)
 
 
-def test_testmeta_tasks_archive_lookups(lc: LocalCaller, tmp_path: Path) -> None:
-    main = tmp_path / "main.db"
-    lc.call("get-keys")  # opens (creates) main.db
-    execute(main, "INSERT INTO test_meta(testname, author, tags) VALUES ('t1', 'me', 'a,b')")
-    rec = lc.call("testmeta-get-record", "t1")
-    assert list(rec) == ["id", "testname", "author", "owner", "description", "reviewed",
-                         "iterated", "avg_runtime", "avg_disk", "tags", "jobgroup"]
-    assert (rec["author"], rec["tags"], rec["jobgroup"]) == ("me", "a,b", "default")
-    assert lc.call("testmeta-get-record", "nope") is None
-    for action, state in (("run-tests", "running"), ("run-tests", "done"), ("sync", "running")):
-        execute(main, "INSERT INTO tasks_queue(action, owner, state, target, name, testpatt, "
-                "params) VALUES (?, 'me', ?, 'ubuntu/v1', 'r1', '%', 'host 123')", action, state)
-    got = lc.call("find-task-queue-records", "ubuntu/v1", "r1", "%", "running", "run-tests")
-    assert [(g["action"], g["state"]) for g in got] == [("run-tests", "running")]
-    assert list(got[0]) == ["id", "action", "owner", "state", "target", "name", "testpatt",
-                            "keylock", "params"]
-    assert len(lc.call("find-task-queue-records", "ubuntu/v1", "r1", "%", "%", "%")) == 3
-    execute(main, "INSERT INTO archive_blocks(archive_disk_id, disk_path) VALUES (1, '/a/b')")
-    blk = lc.call("test-get-archive-block-info", 1)
-    assert (blk["archive_disk_id"], blk["disk_path"], blk["last_du"]) == (1, "/a/b", -1)
-    assert lc.call("test-get-archive-block-info", 2) is None
-    refused(lc, "testmeta-get-record", 1)
-    refused(lc, "find-task-queue-records", "t", "r", "%", "%")
-    refused(lc, "test-get-archive-block-info", "1")
+def age(path: Path, tid: int, seconds: float, run_duration: int = 0) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "UPDATE tests SET event_time = ?, run_duration = ?, uname = 'Linux' WHERE id = ?",
+        (time.time() - seconds, run_duration, tid),
+    )
+    conn.commit()
+    conn.close()
 
 
-@pytest.mark.parametrize("name", sorted(UNSUPPORTED))
-def test_unsupported_names_say_why(lc: LocalCaller, name: str) -> None:
-    message = refused(lc, name, code="unsupported")
-    assert message.startswith(f"{name}: ") and len(message) > len(name) + 20
+def test_mark_incomplete(lc: LocalCaller, run: int, tmp_path: Path) -> None:
+    db = tmp_path / f"{run % 10}.db"
+    ids = {}
+    for name, state, secs, dur in [
+        ("stale", "RUNNING", 8000, 0),         # over 7200 + 0
+        ("long", "RUNNING", 8000, 3600),       # within 7200 + 3600
+        ("remote", "REMOTEHOSTSTART", 9000, 0),
+        ("launched", "LAUNCHED", 90000, 0),    # over a day
+        ("fresh_launch", "LAUNCHED", 8000, 0),
+        ("done", "COMPLETED", 99999, 0),
+    ]:
+        tid = lc.call("register-test", name, run_id=run)
+        lc.call("test-set-state-status", tid, state, "n/a", run_id=run)
+        age(db, tid, secs, dur)
+        ids[name] = tid
+    item = lc.call("register-test", "iter", "i1", run_id=run)
+    lc.call("test-set-state-status-by-id", item, "RUNNING", None, run_id=run)
+    age(db, item, 8000)
+    parent = lc.call("get-test-id", "iter", run_id=run)
+    # a top-level row that never ran itself (uname n/a) is left alone
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE tests SET state = 'RUNNING', event_time = 0 WHERE id = ?", (parent,))
+    conn.commit()
+    conn.close()
+    got = lc.call("mark-incomplete", run_id=run)
+    assert got == sorted([ids["stale"], ids["remote"], ids["launched"], item])
+    assert q(db, "SELECT DISTINCT state, status, comment FROM tests WHERE id IN (?, ?)",
+             ids["stale"], item) == [("COMPLETED", "DEAD", "Test failed to complete")]
+    assert q(db, "SELECT state FROM tests WHERE id = ?", ids["long"]) == [("RUNNING",)]
+    # the item's parent is rolled up from its (now dead) item
+    assert q(db, "SELECT state, status FROM tests WHERE id = ?", parent) == [("COMPLETED", "DEAD")]
+    # a smaller deadtime catches the long one too
+    assert lc.call("mark-incomplete", 60, run_id=run) == [ids["long"]]
+    assert lc.call("mark-incomplete", run_id=run) == []
+
+
+def test_mark_incomplete_bad_input(lc: LocalCaller, run: int) -> None:
+    assert "ovr-deadtime must be a number" in bad_request(lc, "mark-incomplete", "x", run_id=run)
+    assert ">= 0" in bad_request(lc, "mark-incomplete", -1, run_id=run)
+    assert "needs a run-id" in bad_request(lc, "mark-incomplete")

@@ -187,5 +187,4 @@ def test_importing_any_command_module_first_has_no_cycle() -> None:
     )
     from backend.api import COMMANDS
 
-    # Every command registered, whichever module is imported first.
-    assert int(out.stdout) == len(COMMANDS) > 21
+    assert int(out.stdout) == len(COMMANDS)  # every module registered, whatever came first
