@@ -20,12 +20,14 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/mttui --demo
 
-test: $(STAMP)
+# Lint first: a broken layer contract fails fast, before the 3-minute suite.
+test: lint
 	$(BIN)/python -m pytest -n 2 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check backend mttui tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 screenshots: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,screenshots]'

@@ -44,7 +44,7 @@ def _local_addresses() -> frozenset[str]:
     return frozenset(addrs)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
@@ -62,12 +62,12 @@ def is_this_host(reg: Registration) -> bool:
     if name:
         return name == this_hostname()
     host = reg.host.strip("[]")
-    return _is_loopback(host) or host in _local_addresses() or host == this_hostname()
+    return is_loopback(host) or host in _local_addresses() or host == this_hostname()
 
 
 def is_loopback_address(host: str) -> bool:
     """127.0.0.0/8, ::1 or ``localhost``: an address only its own host can reach."""
-    return _is_loopback(host)
+    return is_loopback(host)
 
 
 def is_wildcard_address(host: str) -> bool:
@@ -81,7 +81,7 @@ def is_wildcard_address(host: str) -> bool:
 def unreachable_from_here(reg: Registration) -> bool:
     """A server on another host that registered a loopback address: nobody here
     can reach it (a connect would at best reach some other local process)."""
-    return not is_this_host(reg) and _is_loopback(reg.host)
+    return not is_this_host(reg) and is_loopback(reg.host)
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,13 @@
 """The lifecycle rules (SPEC §2, §4, §6) as pure functions over what a scanner saw.
 
-No I/O, no clock, no sockets: ``server.py`` and ``client.py`` gather the facts
+No I/O, no clock, no sockets: ``server.server`` and ``client.client`` gather the facts
 (a scan, one ping per entry, ``time.time()``) and ask these functions what to
 do, and the property tests (tests/faults/test_lifecycle_model.py) drive the
 same functions over a fake clock and a fake filesystem. Keeping one copy of
 each rule is the point: the model cannot drift from the product.
 
 A "ping" here is anything with ``matches(server_id) -> bool``, ``sstate`` and
-``sload`` (``backend.client.PingResult``).
+``sload`` (``backend.wire.connection.PingResult``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from backend import protocol, registry
+from backend import registry, states
 
 NO_LOAD = 99999  # a server that did not report its load sorts last
 
@@ -33,7 +33,7 @@ class PingLike(Protocol):
 def alive(entry: registry.Entry, ping: PingLike) -> bool:
     """A good server: it answered with the file's server-id and is not going away."""
     return ping.matches(entry.registration.server_id) and ping.sstate in (
-        protocol.RUNNING, protocol.STARTING,
+        states.RUNNING, states.STARTING,
     )
 
 
@@ -101,7 +101,7 @@ def idle_expired(inflight: int, idle_for: float, idle_timeout: float) -> bool:
 
 def usable(entry: registry.Entry, ping: PingLike) -> bool:
     """A server a client may send work to: its own server-id, state running."""
-    return ping.matches(entry.registration.server_id) and ping.sstate == protocol.RUNNING
+    return ping.matches(entry.registration.server_id) and ping.sstate == states.RUNNING
 
 
 def load_of(ping: PingLike) -> int:

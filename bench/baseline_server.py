@@ -2,7 +2,7 @@
 
 ``ping`` is answered like ours. Any other command does the same sqlite work as
 our server, inline on the event loop, one transaction per request: the same
-schema and pragmas (``backend.store.connect``) and the same command handler.
+schema and pragmas (``backend.db.store.connect``) and the same command handler.
 So the ratio to it measures what our server adds (sessions, auth, the db
 thread, group commit, savepoints), not a different amount of database work.
 Run: ``python -m bench.baseline_server PORTFILE DB_DIR``.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import msgpack
 
-from backend import api, store
+from backend.db import api, store
 
 HDR = struct.Struct(">I")
 META = {"sstate": "running", "sload": 0}

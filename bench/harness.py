@@ -69,11 +69,11 @@ def bench_ping(work: Path, reps: int, duration: float) -> list[Result]:
 
 
 def bench_write(work: Path, reps: int, duration: float) -> list[Result]:
-    from backend.client import Client
+    from backend.client.client import Client
 
     area = work / "write-area"
     area.mkdir()
-    from backend.demoload import LocalCaller
+    from backend.ops.demoload import LocalCaller
 
     with Client(area) as client:
         run_id = client.call("register-run", {"SYSTEM": "bench"}, "bench-run")
@@ -109,10 +109,11 @@ def bench_bulk(work: Path, reps: int, rows_per_call: int = 20_000) -> list[Resul
     same schema, same rows, one transaction per batch on both sides, alternating
     who goes first. CPU per row: the server process's (decode, checks, sqlite)
     against the baseline thread's own."""
-    from backend import registry, store
-    from backend.client import Client
-    from backend.commands.data import _bulk_sql, _padded
-    from backend.demoload import LocalCaller
+    from backend import registry
+    from backend.client.client import Client
+    from backend.db import store
+    from backend.db.commands.data import bulk_sql, padded
+    from backend.ops.demoload import LocalCaller
 
     area = _fresh(work, "bulk-area")
     with Client(area) as client:
@@ -130,7 +131,7 @@ def bench_bulk(work: Path, reps: int, rows_per_call: int = 20_000) -> list[Resul
         def baseline(rows: list[list[Any]]) -> float:
             t0 = time.thread_time()
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(_bulk_sql(base_test, time.time()), _padded(rows))
+            conn.executemany(bulk_sql(base_test, time.time()), padded(rows))
             conn.execute("COMMIT")
             return time.thread_time() - t0
 
@@ -158,9 +159,9 @@ def bench_bulk(work: Path, reps: int, rows_per_call: int = 20_000) -> list[Resul
         finally:
             conn.close()
     from backend.area import Area
+    from backend.client.control import stop_servers
+    from backend.client.standby import stop_standby
     from backend.config import load_settings
-    from backend.control import stop_servers
-    from backend.standby import stop_standby
 
     stop_servers(Area.open(area), load_settings(area), timeout=10)
     stop_standby(Area.open(area))
@@ -175,10 +176,10 @@ def bench_start(work: Path, reps: int) -> list[Result]:
     start, after the first server stopped, is forked by the standby ("start").
     """
     from backend.area import Area
+    from backend.client.control import stop_servers
+    from backend.client.launcher import start_server
+    from backend.client.standby import stop_standby
     from backend.config import load_settings
-    from backend.control import stop_servers
-    from backend.launcher import start_server
-    from backend.standby import stop_standby
 
     rows: list[Result] = []
     for rep in range(reps):
@@ -205,10 +206,10 @@ def bench_start(work: Path, reps: int) -> list[Result]:
 def bench_cold_call(work: Path, reps: int) -> list[Result]:
     """``Client.call`` on an area with no server -> answer."""
     from backend.area import Area
-    from backend.client import Client
+    from backend.client.client import Client
+    from backend.client.control import stop_servers
+    from backend.client.standby import stop_standby
     from backend.config import load_settings
-    from backend.control import stop_servers
-    from backend.standby import stop_standby
 
     rows: list[Result] = []
     for rep in range(reps):
@@ -231,7 +232,7 @@ def _fresh(work: Path, name: str) -> Path:
 
 def _wait_running(area: Path) -> None:
     from backend import registry
-    from backend.client import ping
+    from backend.wire.connection import ping
 
     delay = 0.001
     end = time.monotonic() + 30

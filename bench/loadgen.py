@@ -11,7 +11,7 @@ from typing import Any
 
 import msgpack
 
-from backend import protocol
+from backend.wire import protocol
 from bench.targets import Target
 
 MakeRequest = Callable[[int], list[Any]]

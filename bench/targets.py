@@ -10,8 +10,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend import protocol, registry
-from backend.client import ping
+from backend import registry
+from backend.wire import protocol
+from backend.wire.connection import ping
 
 # Policy thresholds would turn a benchmark of the server into a benchmark of
 # scale-out (``loaded`` answers spawn more servers): lift them for one server.

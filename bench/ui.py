@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from backend import registry
-from backend.client import PingResult
+from backend.wire.connection import PingResult
 
 
 def _reg(port: int, db: str = "main.db") -> registry.Registration:

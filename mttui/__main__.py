@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from backend.area import Area
-from backend.client import ping as real_ping
 from backend.config import load_settings
 from backend.errors import BackendError
+from backend.wire.connection import ping as real_ping
 from mttui.model import Pinger, Probe
 
 if TYPE_CHECKING:  # Textual is imported only when an app is built

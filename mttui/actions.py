@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from textual.app import SystemCommand
 from textual.widgets import Input
 
-from backend.control import StopResult
-from backend.launcher import LaunchResult
+from backend.client.control import StopResult
+from backend.client.launcher import LaunchResult
 from mttui import model, tasks
 from mttui.screens.confirm import ConfirmScreen
 from mttui.screens.detail import DetailScreen

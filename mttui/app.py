@@ -21,8 +21,8 @@ from textual.worker import Worker, WorkerState
 
 from backend import registry
 from backend.area import Area
-from backend.client import ping as real_ping
 from backend.config import Settings
+from backend.wire.connection import ping as real_ping
 from mttui import model, tasks
 from mttui.actions import ActionsMixin
 from mttui.messages import RegistryChanged

@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 
-from backend.client import Client
+from backend.client.client import Client
 from backend.errors import BackendError
 
 

@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend import procs, registry, status
-from backend.client import PingResult
+from backend import procs, registry
+from backend.client import status
+from backend.wire.connection import PingResult
 from mttui import facts
 
 HISTORY = 60  # pings kept per server for the detail screen's sparkline
@@ -76,7 +77,7 @@ class Row:
     key: str  # the registration file name
     entry: registry.Entry
     ping: PingResult | None
-    state: str  # one of backend.status's states
+    state: str  # one of backend.client.status's states
     remote: bool
     cells: tuple[str, ...]  # plain text per COLUMNS entry
     sort_values: tuple[Any, ...]
@@ -91,7 +92,7 @@ def classify(
     entry: registry.Entry, ping: PingResult | None, now: float, stale_after: float,
     gone: bool = False,
 ) -> str:
-    """backend.status.classify, with the local-process check (``gone``) done
+    """backend.client.status.classify, with the local-process check (``gone``) done
     beforehand off the UI thread (psutil per row would be slow there)."""
     if ping is not None and ping.ok:
         return status.classify(entry, ping, now, stale_after)

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from backend import registry
 from backend.area import Area
-from backend.client import PingResult
+from backend.client.control import StopResult, stop_server
+from backend.client.launcher import LaunchResult, start_server
 from backend.config import Settings
-from backend.control import StopResult, stop_server
 from backend.errors import BackendError
-from backend.launcher import LaunchResult, start_server
+from backend.wire.connection import PingResult
 from mttui.model import Pinger, Probe, Snapshot
 
 MAX_PARALLEL_PINGS = 16

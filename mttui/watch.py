@@ -30,7 +30,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
-from backend.store import is_network_fs
+from backend.fs import is_network_fs
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import socket
 import threading
 from typing import Any
 
-from backend import protocol
+from backend.wire import protocol
 
 
 class Recorder:

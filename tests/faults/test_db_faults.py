@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from backend import protocol
-from backend.client import Client
+from backend.client.client import Client
+from backend.wire import protocol
 from tests.faults.util import authed, gone, spawn_writer, start_server, stop_proc
 from tests.helpers import clean_env, entries, wait_for
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.client import Client
+from backend.client.client import Client
 from backend.config import load_settings
 from backend.errors import BackendError, NoServerError
 from tests.faults.util import gone, start_server, stop_proc
@@ -118,7 +118,7 @@ def test_requests_around_the_idle_timeout_are_served_or_cleanly_refused(area: Pa
 
 STORM = r"""
 import sys
-from backend.client import Client
+from backend.client.client import Client
 with Client(sys.argv[1]) as c:
     c.call("set-var", "s" + sys.argv[2], "1", deadline=60)
 """

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from backend import registry, rules
-from backend.client import PingResult
+from backend.wire.connection import PingResult
 
 MAX, STALE, HEARTBEAT = 4, 360.0, 5.0
 

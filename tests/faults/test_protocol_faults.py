@@ -19,13 +19,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend import api, protocol
+from backend import states
 from backend.area import Area
-from backend.client import Connection, ping
 from backend.config import load_settings
-from backend.dbworker import DbWorker
+from backend.db import api
 from backend.errors import BackendError, ProtocolError
-from backend.server import Server
+from backend.server.dbworker import DbWorker
+from backend.server.server import Server
+from backend.wire import protocol
+from backend.wire.connection import Connection, ping
 from tests.faults.util import authed, decode_all, log_text, raw_socket, recv_until_closed, start_server, stop_proc
 
 H = struct.Struct(">I")
@@ -242,7 +244,7 @@ def _in_process_server(root: Path) -> tuple[Server, asyncio.AbstractEventLoop]:
     area.ensure_dirs()
     srv = Server(area, "main.db", load_settings(area.root))
     srv.key = area.key()
-    srv.state = protocol.RUNNING
+    srv.state = states.RUNNING
     loop = asyncio.new_event_loop()
     srv._db = DbWorker(loop, srv._open_store)
     srv._db.start()

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 
 from backend import procs, registry
 from backend.area import Area
-from backend.client import Client
+from backend.client.client import Client
+from backend.client.control import stop_server
 from backend.config import load_settings
-from backend.control import stop_server
 from backend.errors import NoServerError
 from tests.faults.fakes import Recorder
 from tests.faults.util import gone, log_text, start_server, stop_proc

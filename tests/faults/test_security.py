@@ -15,9 +15,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from backend import procs, protocol, registry
-from backend.client import Client, Connection
+from backend import procs, registry
+from backend.client.client import Client
 from backend.errors import ConfigError
+from backend.wire import protocol
+from backend.wire.connection import Connection
 from tests.faults.fakes import Recorder
 from tests.faults.test_registry_faults import garbage_corpus
 from tests.faults.util import authed, gone, key_of, log_text, start_server, stop_proc
@@ -256,8 +258,8 @@ def test_planted_symlink_at_the_server_log_is_not_followed(area: Path) -> None:
 
 
 def test_launcher_does_not_open_a_planted_launcher_log(area: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from backend import launcher
     from backend.area import Area
+    from backend.client import launcher
     from backend.config import load_settings
 
     victim = area.parent / "victim"

@@ -13,8 +13,9 @@ from typing import Any
 
 import psutil
 
-from backend import protocol, registry
-from backend.client import Connection, ping
+from backend import registry
+from backend.wire import protocol
+from backend.wire.connection import Connection, ping
 from tests.helpers import clean_env, entries, wait_for
 
 
@@ -125,7 +126,7 @@ def log_text(area: Path) -> str:
 # line per *acknowledged* write appended (and flushed) to the ack file.
 WRITER = r"""
 import sys, time
-from backend.client import Client
+from backend.client.client import Client
 from backend.errors import BackendError
 area, tag, n, ackfile = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 fails = 0

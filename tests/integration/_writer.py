@@ -18,7 +18,7 @@ import os
 import sys
 import time
 
-from backend.client import Client
+from backend.client.client import Client
 from backend.errors import BackendError, NoServerError
 
 

@@ -4,7 +4,7 @@ Every command goes once through ``backend call --json`` (a subprocess, params
 spelled as in docs/api.md) and otherwise through the client library; each
 result is checked against what a direct read-only sqlite query of the db file
 shows. Expected filter/sort results are computed here, independently of
-``backend/commands``, from the rows in the file and the rules of docs/api.md.
+``backend/db/commands``, from the rows in the file and the rules of docs/api.md.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from backend.client import Client
+from backend.client.client import Client
 from backend.errors import RemoteError
 from tests.faults.util import authed
 from tests.helpers import backend, entries
@@ -503,7 +503,7 @@ STATUS_ORDER = ["ABORT", "FAIL", "CHECK", None, "WARN", "WAIVED", "PASS", "SKIP"
 
 
 def rollup_reference(items: list[tuple[str, str]]) -> tuple[str, str, int, int]:
-    """docs/api.md "Item roll-up", written out independently of backend/commands/rollup.py."""
+    """docs/api.md "Item roll-up", written out independently of backend/db/commands/rollup.py."""
     items = [(st, ss) for st, ss in items if st != "DELETED"]
     states = [st for st, _ in items]
     if all(s == "NOT_STARTED" for s in states):

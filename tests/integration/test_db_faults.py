@@ -25,10 +25,11 @@ import psutil
 import pytest
 
 from backend.area import Area
-from backend.client import Client, ping
+from backend.client.client import Client
+from backend.client.control import stop_servers
 from backend.config import load_settings
-from backend.control import stop_servers
 from backend.errors import RemoteError
+from backend.wire.connection import ping
 from tests.helpers import (
     area_processes,
     backend,

@@ -12,9 +12,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from backend import protocol, registry
-from backend.client import Client, Connection, ping
+from backend import registry
+from backend.client.client import Client
 from backend.errors import RemoteError
+from backend.wire import protocol
+from backend.wire.connection import Connection, ping
 from tests.helpers import backend, clean_env, entries, spawn_backend, wait_for
 
 LINE1 = re.compile(

@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from backend import procs
-from backend.client import ping
+from backend.wire.connection import ping
 from tests.helpers import backend, entries, spawn_backend, wait_for
 
 

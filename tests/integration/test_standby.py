@@ -1,4 +1,4 @@
-"""The warm standby: later starts in an area fork from it (backend/standby.py)."""
+"""The warm standby: later starts in an area fork from it (backend/server/standby.py, backend/client/standby.py)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ import msgpack
 import psutil
 import pytest
 
-from backend import procs, standby
+from backend import procs
 from backend.area import Area
-from backend.client import ping
+from backend.client import standby
+from backend.client.launcher import start_server
 from backend.config import load_settings
-from backend.launcher import start_server
+from backend.wire.connection import ping
+from backend.wire.standby import address, read_all
 from tests.helpers import area_processes, backend, entries, wait_for
 
 
@@ -102,7 +104,7 @@ def test_standby_off_with_zero_and_a_dead_standby_falls_back(area: Path) -> None
 def test_bad_requests_get_an_error_and_the_standby_keeps_serving(area: Path) -> None:
     _start(area)
     (warm,) = wait_for(lambda: _standbys(area), 10, what="a standby")
-    addr = standby.address(Area.open(area))
+    addr = address(Area.open(area))
     settings = load_settings(area).as_dict()
     bad = [
         b"\xc1garbage",
@@ -120,7 +122,7 @@ def test_bad_requests_get_an_error_and_the_standby_keeps_serving(area: Path) -> 
             try:
                 s.sendall(payload)
                 s.shutdown(socket.SHUT_WR)
-                reply = msgpack.unpackb(standby._read_all(s, 4096))
+                reply = msgpack.unpackb(read_all(s, 4096))
             except ConnectionError:  # the over-long one may be cut off mid-send
                 continue
         assert "error" in reply and "pid" not in reply, (payload[:40], reply)
@@ -143,11 +145,11 @@ def test_another_user_cannot_use_our_standby(area: Path) -> None:
             os.setuid(65534)
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.settimeout(5)
-                s.connect(f"\0mtserve-standby-0-{standby.address(a).rsplit('-', 1)[1]}")
+                s.connect(f"\0mtserve-standby-0-{address(a).rsplit('-', 1)[1]}")
                 try:  # refused: closed unanswered (a reset or broken pipe: it never reads the request)
                     s.sendall(msgpack.packb({"op": "fork", "db": "1.db", "settings": settings.as_dict()}))
                     s.shutdown(socket.SHUT_WR)
-                    reply = standby._read_all(s, 4096)
+                    reply = read_all(s, 4096)
                 except (ConnectionResetError, BrokenPipeError):
                     reply = b""
             code = 0 if reply == b"" and standby.request_server(a, "1.db", settings) is None else 2

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.client import Client
+from backend.client.client import Client
 from backend.errors import RemoteError
 
 KEYVALS = [["SYSTEM", "ubuntu"], ["RELEASE", "v1.234"]]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 
-from backend.client import Client
+from backend.client.client import Client
 from tests.helpers import entries, wait_for
 
 KEYVALS = [["SYSTEM", "abc"], ["RELEASE", "def"]]

@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from backend.client import Client
-from backend.commands.miscread import UNSUPPORTED
+from backend.client.client import Client
+from backend.db.commands.miscread import UNSUPPORTED
 from backend.errors import RemoteError
 from tests.helpers import entries
 

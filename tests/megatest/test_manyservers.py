@@ -14,7 +14,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from backend.client import Client
+from backend.client.client import Client
 from tests.faults.util import stop_proc
 from tests.helpers import entries, spawn_backend, wait_for
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import psutil
 
-from backend.client import Client
+from backend.client.client import Client
 from tests.helpers import backend, entries, wait_for
 
 KEYVALS = [["SYSTEM", "abc"], ["RELEASE", "def"]]

@@ -10,7 +10,7 @@ import getpass
 from pathlib import Path
 from typing import Any
 
-from backend.client import Client
+from backend.client.client import Client
 
 KEYVALS = [["SYSTEM", "abc"], ["RELEASE", "def"]]  # tests.scm L17-38 set-up
 

@@ -20,12 +20,15 @@ from pathlib import Path
 import psutil
 import pytest
 
-from backend import procs, protocol, registry, status
+from backend import procs, registry
 from backend.area import Area
-from backend.client import Client, PingResult
+from backend.client import status
+from backend.client.client import Client
+from backend.client.control import stop_server
 from backend.config import load_settings
-from backend.control import stop_server
 from backend.errors import NoServerError
+from backend.wire import protocol
+from backend.wire.connection import PingResult
 from tests.helpers import backend, entries, spawn_backend
 
 OTHER = "elsewhere-host"

@@ -30,15 +30,17 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-import backend.client
+import backend.client.client
 import backend.procs
 import backend.registry
-from backend import protocol, registry
+from backend import registry
 from backend.area import Area
-from backend.client import Client, PingResult
+from backend.client.client import Client
 from backend.config import Settings
 from backend.errors import ConnectError, NoServerError, RegistryError, Timeout
-from backend.server import Server
+from backend.server.server import Server
+from backend.wire import protocol
+from backend.wire.connection import PingResult
 from tests.multihost.laggyfs import LaggyOS
 
 HEARTBEAT, STALE_AFTER, MAX_LAG, MAX_SKEW = 5.0, 360.0, 60.0, 290.0
@@ -89,7 +91,7 @@ class World:
 
 
 class FakeConnection:
-    """``backend.client.Connection`` against the world (no sockets)."""
+    """``backend.client.client.Connection`` against the world (no sockets)."""
 
     world: World
 
@@ -213,7 +215,7 @@ def test_rules_hold_over_a_laggy_filesystem(spec: dict[str, Any]) -> None:
                         fs_clock=fs_clock, p_estale=spec["p_estale"], worst=spec["worst"])
         FakeConnection.world = world
         mp.setattr(backend.registry, "os", laggy)
-        mp.setattr(backend.client, "Connection", FakeConnection)
+        mp.setattr(backend.client.client, "Connection", FakeConnection)
         mp.setattr(backend.procs, "this_hostname", lambda: ME)
         alive_pids = {s.reg.pid for s in world.servers if s.listening and s.reg.hostname == ME}
         mp.setattr(backend.procs, "process_matches", lambda reg: reg.pid in alive_pids)

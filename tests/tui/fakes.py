@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from backend import registry
-from backend.client import PingResult
+from backend.wire.connection import PingResult
 from mttui.model import Probe
 
 FROZEN = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC

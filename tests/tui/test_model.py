@@ -13,7 +13,8 @@ from watchdog.events import (
     FileOpenedEvent,
 )
 
-from backend import registry, status
+from backend import registry
+from backend.client import status
 from mttui import model
 from mttui.watch import Coalescer, relevant
 from tests.tui.fakes import FROZEN, fake_reg, ok

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from backend import registry, status
+from backend import registry
+from backend.client import status
 from mttui.__main__ import make_app
 from tests.tui.fakes import FakePinger, fake_probe, fake_reg, ok, publish, until
 

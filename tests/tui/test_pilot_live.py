@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from backend import status
+from backend.client import status
 from mttui.__main__ import make_app
 from mttui.screens.confirm import ConfirmScreen
 from mttui.screens.detail import DetailScreen

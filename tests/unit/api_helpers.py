@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from backend.demoload import LocalCaller
 from backend.errors import RemoteError
+from backend.ops.demoload import LocalCaller
 
 KEYS = {"SYSTEM": "ubuntu", "RELEASE": "v1"}
 

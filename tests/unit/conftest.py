@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from backend.demoload import LocalCaller
+from backend.ops.demoload import LocalCaller
 
 
 def q(path: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backend.demoload import LocalCaller
+from backend.ops.demoload import LocalCaller
 from tests.unit.conftest import q
 from tests.unit.test_api_tests import bad_request
 

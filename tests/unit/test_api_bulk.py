@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.demoload import LocalCaller
 from backend.errors import RemoteError
+from backend.ops.demoload import LocalCaller
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_unknown_test_id_is_bad_request(caller) -> None:  # type: ignore[no-unty
 
 def test_bulk_judging_matches_csv_judging(caller) -> None:  # type: ignore[no-untyped-def]
     """The SQL judge of insert-test-data and the Python judge of csv->test-data agree."""
-    from backend.commands.data import as_number, judge
+    from backend.db.commands.data import as_number, judge
 
     c, run_id, test_id = caller
     cases = [("1", "1", ""), ("10.2", "10", "0.5"), ("11", "10", "0.5"), ("5", "3", ">"),

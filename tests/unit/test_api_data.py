@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from backend.commands.data import judge
-from backend.demoload import LocalCaller
+from backend.db.commands.data import judge
 from backend.errors import RemoteError
+from backend.ops.demoload import LocalCaller
 from tests.unit.conftest import q
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from backend.demoload import LocalCaller, run_demo_load
+from backend.ops.demoload import LocalCaller, run_demo_load
 from tests.unit.conftest import q
 
 

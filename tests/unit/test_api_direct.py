@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-import backend.direct as direct
+import backend.db.direct as direct
 from backend.area import Area
 from backend.config import Settings
-from backend.demoload import LocalCaller
-from backend.direct import call_direct
+from backend.db.direct import call_direct
 from backend.errors import CommandError, StoreError
+from backend.ops.demoload import LocalCaller
 
 
 @pytest.fixture

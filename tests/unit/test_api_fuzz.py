@@ -8,10 +8,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend.api import COMMANDS, is_write, lookup
-from backend.commands.miscread import UNSUPPORTED
-from backend.demoload import LocalCaller
+from backend.db.api import COMMANDS, is_write, lookup
+from backend.db.commands.miscread import UNSUPPORTED
 from backend.errors import CommandError
+from backend.ops.demoload import LocalCaller
 
 scalars = st.one_of(
     st.none(),

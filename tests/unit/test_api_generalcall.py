@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from backend.commands.generalcall import STATEMENTS
-from backend.demoload import LocalCaller
+from backend.db.commands.generalcall import STATEMENTS
+from backend.ops.demoload import LocalCaller
 from tests.unit.api_helpers import KEYS, refused
 from tests.unit.conftest import q
 

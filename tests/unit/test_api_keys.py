@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.demoload import LocalCaller
+from backend.ops.demoload import LocalCaller
 from tests.unit.api_helpers import KEYS, execute, refused
 
 

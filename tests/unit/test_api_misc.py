@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.demoload import LocalCaller
+from backend.ops.demoload import LocalCaller
 from tests.unit.conftest import q
 from tests.unit.test_api_tests import KEYS, bad_request
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.commands.miscread import UNSUPPORTED
-from backend.demoload import LocalCaller
+from backend.db.commands.miscread import UNSUPPORTED
+from backend.ops.demoload import LocalCaller
 from tests.unit.api_helpers import KEYS, execute, refused
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from backend.demoload import LocalCaller
 from backend.errors import RemoteError
+from backend.ops.demoload import LocalCaller
 from tests.unit.conftest import q
 
 KEYS = {"SYSTEM": "ubuntu", "RELEASE": "v1.2"}
@@ -179,12 +179,12 @@ def test_importing_any_command_module_first_has_no_cycle() -> None:
     import sys
 
     code = (
-        "import backend.commands.tests, backend.api as api, backend.store; print(len(api.COMMANDS))"
+        "import backend.db.commands.tests, backend.db.api as api, backend.db.store; print(len(api.COMMANDS))"
     )
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )
-    from backend.api import COMMANDS
+    from backend.db.api import COMMANDS
 
     assert int(out.stdout) == len(COMMANDS)  # every module registered, whatever came first

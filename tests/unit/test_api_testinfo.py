@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.demoload import LocalCaller
+from backend.ops.demoload import LocalCaller
 from tests.unit.api_helpers import KEYS, execute, refused
 
 

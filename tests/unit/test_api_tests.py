@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from backend.demoload import LocalCaller
 from backend.errors import RemoteError
+from backend.ops.demoload import LocalCaller
 from tests.unit.conftest import q
 
 KEYS = {"SYSTEM": "ubuntu", "RELEASE": "v1"}

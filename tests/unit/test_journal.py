@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from backend.journal import journal_path, wait_on_journal
+from backend.db.journal import journal_path, wait_on_journal
 
 
 def test_no_journal_no_wait(tmp_path: Path) -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from backend import launcher, procs, registry
+from backend import procs, registry
 from backend.area import Area
+from backend.client import launcher
 from backend.config import Settings
 from backend.errors import ConfigError
 from backend.registry import Registration

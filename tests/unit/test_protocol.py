@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backend import protocol
 from backend.errors import CommandError, FrameTooLarge, ProtocolError
+from backend.wire import protocol
 
 # Plain msgpack values the protocol carries: nil, bool, int, float, str, bin,
 # arrays and str-keyed maps.
@@ -336,7 +336,7 @@ def test_fuzz_framed_bodies(body: bytes) -> None:
 
 def test_check_auth_refuses_a_non_ascii_token_instead_of_raising() -> None:
     """Found by the long fuzz run: hmac.compare_digest raises TypeError on non-ASCII str."""
-    from backend.protocol import check_auth
+    from backend.wire.protocol import check_auth
 
     assert check_auth(b"k" * 64, "sid", "nonce", "\x80") is False
     assert check_auth(b"k" * 64, "sid", "nonce", "é" * 64) is False

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.demoload import LocalCaller
-from backend.schema import MIGRATIONS, SCHEMA_VERSION, schema_version
-from backend.store import Store
+from backend.db.schema import MIGRATIONS, SCHEMA_VERSION, schema_version
+from backend.db.store import Store
+from backend.ops.demoload import LocalCaller
 from tests.unit.conftest import q
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from backend import procs, status
-from backend.client import PingResult
+from backend import procs
+from backend.client import status
 from backend.registry import Entry, Registration
+from backend.wire.connection import PingResult
 
 NOW = 1_700_000_000.0
 STALE_AFTER = 360.0

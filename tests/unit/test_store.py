@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from backend.api import CallContext, Command, lookup
+from backend.db.api import CallContext, Command, lookup
+from backend.db.schema import MIGRATIONS, SCHEMA_VERSION, schema_version
+from backend.db.store import Call, Store
 from backend.errors import StoreError
-from backend.schema import MIGRATIONS, SCHEMA_VERSION, schema_version
-from backend.store import Call, Store
 from tests.unit.conftest import q
 
 

@@ -1,0 +1,169 @@
+"""Starting server processes, with throttles that hold across processes.
+
+Megatest's throttles were all per process, so N clients starting at once could
+each launch a server (its start storms, P8/P17). Here the decision is taken
+under an exclusive ``flock`` on ``.servinfo/.start-<dbfname>.lock``, whose
+content is a lease: the wall-clock time and pid of the last start. Any process
+of any user of the area sees the same lease, so at most one start per
+``start-throttle`` seconds per db happens area-wide, and the registered-file
+count is read inside the same critical section.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from backend import procs, registry
+from backend.area import Area, validate_dbfname
+from backend.client import standby
+from backend.config import Settings
+from backend.errors import ConfigError
+
+LOCK_WAIT = 5.0
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    started: bool
+    pid: int | None = None
+    reason: str = ""
+
+
+@contextlib.contextmanager
+def _start_lock(area: Area, dbfname: str) -> Iterator[int]:
+    path = area.servinfo_dir / f".start-{dbfname}.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise ConfigError(f"cannot open start lock {path}: {exc.strerror}") from exc
+    try:
+        end = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > end:
+                    raise ConfigError(f"start lock {path} held for over {LOCK_WAIT:g}s") from None
+                time.sleep(0.005)
+        yield fd
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _read_lease(fd: int) -> float | None:
+    os.lseek(fd, 0, os.SEEK_SET)
+    text = os.read(fd, 256).decode("ascii", "replace")
+    for part in text.split():
+        key, _, value = part.partition("=")
+        if key == "last":
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _write_lease(fd: int, when: float, pid: int) -> None:
+    data = f"last={when:.6f} pid={pid}\n".encode("ascii")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, data, 0)
+
+
+def refusal(area: Area, dbfname: str, settings: Settings) -> str | None:
+    """Why a start must not happen now (load, process count, registered files), or None."""
+    nrun = procs.count_area_servers(str(area.root))
+    if nrun > settings.max_server_procs:
+        return f"{nrun} servers running on {procs.this_hostname()}, not starting another"
+    entries = registry.scan(area.servinfo_dir, dbfname).entries
+    # Local files whose process is dead are provably not servers: counting them
+    # would let four kill -9 leftovers block every start for 360 s (P4).
+    live = [e for e in entries if not procs.locally_gone(e.registration)]
+    if len(live) >= settings.max_servers:
+        return f"{len(live)} servers registered in .servinfo dir, not starting another"
+    # The load limit throttles scale-out only: refusing the *first* server of a db
+    # on a busy host (a 50-client start storm on 2 cores has load > 8) left every
+    # client without any server until its deadline.
+    load1 = os.getloadavg()[0] / (os.cpu_count() or 1)
+    if live and load1 > settings.max_load:
+        return f"normalized load {load1:.2f} is over the limit of {settings.max_load:g}"
+    return None
+
+
+def server_command(area: Area, dbfname: str) -> list[str]:
+    return [
+        sys.executable, "-m", "backend", "server",
+        "--area", str(area.root), "--db", dbfname, "--detached",
+    ]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child load exactly ``settings``."""
+    env = dict(os.environ)
+    for name, value in settings.as_dict().items():
+        env["MTSERVE_" + name.upper()] = str(value)
+    return env
+
+
+def start_server(
+    area: Area, dbfname: str, settings: Settings, *, force: bool = False
+) -> LaunchResult:
+    """Start one detached server for ``dbfname`` unless a throttle says no.
+
+    ``force`` skips only the time throttle (an operator's explicit start), never
+    the load, process-count or max-servers limits.
+    """
+    validate_dbfname(dbfname)
+    area.ensure_dirs()
+    with _start_lock(area, dbfname) as fd:
+        now = time.time()
+        last = _read_lease(fd)
+        if not force and last is not None and 0 <= now - last < settings.start_throttle:
+            return LaunchResult(False, reason=f"throttled: a server was started {now - last:.1f}s ago")
+        reason = refusal(area, dbfname, settings)
+        if reason:
+            return LaunchResult(False, reason=reason)
+        pid = _spawn(area, dbfname, settings)
+        _write_lease(fd, now, pid)
+    return LaunchResult(True, pid=pid, reason="started")
+
+
+def scale_out(area: Area, dbfname: str, settings: Settings) -> str:
+    """A server's request for one more server of its db (``server.ScaleOut``): what came of it."""
+    return start_server(area, dbfname, settings).reason
+
+
+def _spawn(area: Area, dbfname: str, settings: Settings) -> int:
+    # A warm standby forks a server in a few ms; without one, start an interpreter.
+    pid = standby.request_server(area, dbfname, settings)
+    if pid is not None:
+        return pid
+    log_path = area.logs_dir / "launcher.log"
+    # O_NOFOLLOW: a symlink planted at logs/launcher.log must not make us append
+    # to (or block on) whatever it points at; then the child's early output is dropped.
+    try:
+        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError:
+        fd = os.open(os.devnull, os.O_WRONLY)
+    with os.fdopen(fd, "ab") as log:  # the server re-points its stdio at its own log
+        proc = subprocess.Popen(
+            server_command(area, dbfname),
+            cwd=area.root,
+            env=settings_env(settings),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            close_fds=True,
+            start_new_session=True,  # detached: outlives us, immune to our terminal's signals
+        )
+    # Reap it whenever it exits, so a long-lived client collects no zombies.
+    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
+    return proc.pid

@@ -1,0 +1,92 @@
+"""What state a registration is in, from its file and (optionally) a ping.
+
+Shared by ``backend list`` and the monitor so both say the same thing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from backend import procs, registry, states
+from backend.wire.connection import PingResult
+
+RUNNING, STARTING, SHUTTING_DOWN = "RUNNING", "STARTING", "SHUTTING-DOWN"
+STALE, UNKNOWN, MISMATCH, DEAD, NO_ANSWER = "STALE", "UNKNOWN", "MISMATCH", "DEAD", "NO-ANSWER"
+UNREACHABLE = "UNREACHABLE"  # another host's server registered a loopback address
+_SSTATES = {
+    states.RUNNING: RUNNING,
+    states.STARTING: STARTING,
+    states.SHUTTING_DOWN: SHUTTING_DOWN,
+}
+
+
+def classify(entry: registry.Entry, ping: PingResult | None, now: float, stale_after: float) -> str:
+    """RUNNING / STARTING / SHUTTING-DOWN from an answer with the file's server-id;
+    MISMATCH if another server answers; without an answer: STALE (untouched for
+    stale-after), DEAD (a local process that is gone), NO-ANSWER, or UNKNOWN
+    (not pinged yet). UNREACHABLE: another host's loopback registration that
+    "answered": the answer came from some local process, never from that server."""
+    reg = entry.registration
+    if ping is not None and ping.ok and procs.unreachable_from_here(reg):
+        return STALE if registry.is_stale(entry, now, stale_after) else UNREACHABLE
+    if ping is not None and ping.ok:
+        if ping.server_id != reg.server_id:
+            return MISMATCH
+        return _SSTATES.get(ping.sstate or "", UNKNOWN)
+    if registry.is_stale(entry, now, stale_after):
+        return STALE
+    if procs.locally_gone(reg):
+        return DEAD
+    return UNKNOWN if ping is None else NO_ANSWER
+
+
+@dataclass(frozen=True)
+class ServerRow:
+    entry: registry.Entry
+    ping: PingResult | None
+    state: str
+    remote: bool
+
+    def as_json(self, now: float | None = None) -> dict[str, Any]:
+        now = time.time() if now is None else now
+        reg = self.entry.registration
+        return {
+            "name": self.entry.name,
+            "server": f"{reg.host}:{reg.port}",
+            "host": reg.host,
+            "port": reg.port,
+            "dbfname": reg.dbfname,
+            "pid": reg.pid,
+            "server_id": reg.server_id,
+            "hostname": reg.hostname,
+            "remote": self.remote,
+            "state": self.state,
+            "sload": self.ping.sload if self.ping else None,
+            "started": reg.start,
+            "age_s": round(now - reg.start, 3),
+            "touched_s": round(now - self.entry.mtime, 3),
+            "ping_ms": round(self.ping.rtt_ms, 3) if self.ping and self.ping.ok and self.ping.rtt_ms else None,
+            "error": self.ping.error if self.ping and not self.ping.ok else None,
+        }
+
+
+def make_row(entry: registry.Entry, ping: PingResult | None, stale_after: float) -> ServerRow:
+    return ServerRow(
+        entry,
+        ping,
+        classify(entry, ping, time.time(), stale_after),
+        not procs.is_this_host(entry.registration),
+    )
+
+
+def human_duration(seconds: float) -> str:
+    s = max(int(seconds), 0)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"

@@ -1,0 +1,1 @@
+"""The db layer: sqlite store, schema, journal and the command table. Uses only the core."""

@@ -1,0 +1,1 @@
+"""Operations on top of server and db: the supervisor (``serve``) and the demo load."""

@@ -1,0 +1,549 @@
+"""One database server process: serves exactly one dbfname of one area.
+
+Lifecycle (SPEC §4; Megatest's log messages kept, tests grep for them):
+
+    start-up scan -> bind -> open db -> publish + verify -> RUNNING
+    RUNNING: every heartbeat touch the file, self-check, rank check, idle check
+    stop / SIGTERM / SIGINT / idle / rank / file gone -> SHUTTING-DOWN
+    SHUTTING-DOWN: refuse new work, drain in-flight (bounded), close db,
+                   remove our file only if it still names us, exit 0
+
+Connections (``session.Session``) are pipelined: requests are dispatched as they are
+read, database calls go to the db thread, and responses are written strictly
+in request order. ``sload`` counts database requests in flight (pings never
+count, and never keep a server from idling out: a monitor pinging every 2 s
+must not keep servers alive forever).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import secrets
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from backend import procs, registry, rules, states
+from backend.area import Area, dbfname_for_run_id
+from backend.config import Settings
+from backend.db import api
+from backend.db.commands.servers import SERVER_COMMANDS
+from backend.db.store import Call, Outcome, Store
+from backend.errors import BackendError, CommandError, ConfigError, RegistryError
+from backend.server.dbworker import DbWorker
+from backend.server.session import Session
+from backend.wire import protocol
+from backend.wire.connection import PingResult, aping
+
+log = logging.getLogger("backend.server")
+
+ScaleOut = Callable[[Area, str, Settings], str]
+"""Start one more server for (area, dbfname) and say what came of it.
+
+Injected by whoever starts the server process (the CLI, the supervisor) with
+the client side's launcher: the server layer may not import the client side.
+"""
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_DECLINED = 3  # start-up rules said no (enough servers, wrong host): not a crash
+
+
+class Server:
+    def __init__(
+        self, area: Area, dbfname: str, settings: Settings, *, scale_out: ScaleOut | None = None
+    ) -> None:
+        self.area = area
+        self._scale_out = scale_out
+        self.dbfname = dbfname
+        self.settings = settings
+        self.server_id = secrets.token_hex(16)
+        self.state = states.STARTING
+        self.pid = os.getpid()
+        self.started = time.time()
+        self.inflight = 0
+        self.last_request = time.monotonic()
+        self.host = settings.host
+        self.port = 0
+        self.key: bytes = b""
+        self.reg_path: Path | None = None
+        self.exit_reason = ""
+        self._stop = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._sessions: set[Session] = set()
+        self._db: DbWorker | None = None
+        self._more_requested_at = 0.0
+        self._emfile_logged_at = -1e9
+
+    # -- public --------------------------------------------------------------
+
+    def request_shutdown(self, reason: str) -> None:
+        if not self._stop.is_set():
+            self.exit_reason = reason
+            log.info("shutdown requested: %s", reason)
+            self._stop.set()
+
+    def meta(self) -> dict[str, Any]:
+        return {"sstate": self.state, "sload": self.inflight}
+
+    def call_finished(self) -> None:
+        """One dispatched db call answered: a draining shutdown may go on when none is left."""
+        self.inflight -= 1
+        if not self.inflight:
+            self._drained.set()
+
+    async def run(self) -> int:
+        """The whole life of the server; returns the process exit code."""
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(self._loop_exception)
+        for sig, name in ((signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "SIGINT")):
+            loop.add_signal_handler(sig, self.request_shutdown, name)
+        self.area.ensure_dirs()
+        self._check_bind_allowed()
+        self.key = self.area.key()
+        declined = await self._startup_scan()
+        if declined:
+            log.info("%s", declined)
+            return EXIT_DECLINED
+        listener = await asyncio.start_server(
+            self._on_connection, self.settings.host, self.settings.port or 0,
+            reuse_address=True, backlog=1024,
+        )
+        self.port = listener.sockets[0].getsockname()[1]
+        try:
+            self._db = DbWorker(loop, self._open_store)
+            await loop.run_in_executor(None, self._db.start)
+            log.info("Creating servinfo file for %s", self.dbfname)
+            self.reg_path = registry.publish(self.area.servinfo_dir, self._registration())
+            if not await self._verify_visible():
+                log.warning("WARNING: file %s was not created.", self.reg_path)
+                self.exit_reason = "registration never became visible"
+                return await self._shutdown(listener, EXIT_FAILED)
+            self.state = states.RUNNING
+            log.info(
+                "Starting on host %s, serving %s on %s:%d as %s (journal %s)",
+                procs.this_hostname(), self.dbfname, self.host, self.port, self.server_id,
+                self._db.journal_mode,
+            )
+            await self._keep_running()
+            return await self._shutdown(listener, EXIT_OK)
+        except BaseException:
+            await self._shutdown(listener, EXIT_FAILED)
+            raise
+
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        # Out of fds, asyncio's accept loop reports EMFILE once per backlog slot
+        # (1024 tracebacks per retry, tens of thousands a second). One line per
+        # 10 s says the same; accepting resumes by itself when fds free up.
+        message = str(context.get("message", ""))
+        if "_start_serving" in message and isinstance(context.get("exception"), ValueError):
+            # The accept retries that EMFILE scheduled (one per backlog slot) firing
+            # after the listener closed at shutdown: nothing to serve any more.
+            return
+        if "out of system resource" in message:
+            now = time.monotonic()
+            if now - self._emfile_logged_at >= 10.0:
+                self._emfile_logged_at = now
+                log.warning("WARNING: cannot accept connections: %s", context.get("exception"))
+            return
+        loop.default_exception_handler(context)
+
+    # -- start-up --------------------------------------------------------------
+
+    def _check_bind_allowed(self) -> None:
+        host = self.settings.host
+        if procs.is_wildcard_address(host):
+            raise ConfigError(
+                f"refusing to bind {host}: a registration must name an address clients "
+                f"can connect to; use this host's routable address"
+            )
+        if procs.is_loopback(host):
+            return
+        if self.area.read_key() is None:
+            raise ConfigError(
+                f"refusing to bind {host} (not loopback) without an area key: "
+                f"create {self.area.key_path} first"
+            )
+
+    def _open_store(self) -> Store:
+        return Store(
+            self.area.db_path(self.dbfname),
+            journal_mode=self.settings.journal_mode,
+            busy_timeout=self.settings.db_busy_timeout,
+        )
+
+    async def _ping_entries(self, entries: list[registry.Entry]) -> list[PingResult]:
+        return list(
+            await asyncio.gather(
+                *(
+                    aping(e.registration.host, e.registration.port, self.settings.ping_timeout)
+                    for e in entries
+                )
+            )
+        )
+
+    async def _startup_scan(self) -> str | None:
+        """Megatest's start-up checks, with its scan-stops-after-delete bug fixed.
+
+        Returns the reason to exit without registering, or None to go on.
+        """
+        entries = registry.newest_first(
+            registry.scan(self.area.servinfo_dir, self.dbfname).entries
+        )
+        results = await self._ping_entries(entries)
+        now = time.time()
+        good, dead = rules.startup_scan(entries, results, now, self.settings.stale_after)
+        if registry.remove_stale_temp_files(self.area.servinfo_dir, now, self.settings.stale_after):
+            log.info("removed temp files left by publishers killed mid-publish")
+        for entry in dead:  # all of them: Megatest stopped after the first (P3)
+            if registry.remove_dead(entry):
+                log.info("removed dead registration %s", entry.name)
+        if not good:
+            hold = procs.foreign_hold(
+                [e for e, r in zip(entries, results, strict=True)
+                 if not r.matches(e.registration.server_id)],
+                now, self.settings.stale_after,
+            )
+            if hold is not None:  # docs/multi-host.md: a fresh foreign file holds the db
+                return (
+                    f"Prime main server is on host {hold.hostname}, but we are on host "
+                    f"{procs.this_hostname()}, exiting: {hold.message}"
+                )
+            log.info("No servers yet, starting on %s", procs.this_hostname())
+            return None
+        refusal = rules.startup_refusal(len(good), self.settings.max_servers)
+        if refusal:
+            return refusal
+        home = procs.host_identity(good[-1].registration)  # the oldest good server
+        if home != procs.this_hostname():
+            return (
+                f"Prime main server is on host {home}, but we are on host "
+                f"{procs.this_hostname()}, exiting."
+            )
+        log.info("Starting on host %s, along with %d other servers.", home, len(good))
+        return None
+
+    def _registration(self) -> registry.Registration:
+        extras = {
+            "hostname": procs.this_hostname(),
+            "proc-start": f"{psutil.Process().create_time():.3f}",
+            "user": _username(),
+        }
+        return registry.Registration(
+            self.host, self.port, self.started, self.server_id, self.pid, self.dbfname, extras
+        )
+
+    async def _verify_visible(self) -> bool:
+        """Slow shared filesystems (NFS, WSL) may not show a new file at once (P1)."""
+        assert self.reg_path is not None
+        end = time.monotonic() + self.settings.registration_visible_timeout
+        delay = 0.01
+        while True:
+            if registry.read_server_id(self.reg_path) == self.server_id:
+                return True
+            if time.monotonic() > end:
+                return False
+            log.warning(
+                "WARNING: file %s was created but it doesn't show up on disk! We'll try again.",
+                self.reg_path,
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    # -- running -----------------------------------------------------------------
+
+    async def _keep_running(self) -> None:
+        s = self.settings
+        while not self._stop.is_set():
+            idle_left = s.idle_timeout - (time.monotonic() - self.last_request)
+            try:
+                await asyncio.wait_for(self._stop.wait(), max(min(s.heartbeat, idle_left), 0.01))
+                return
+            except TimeoutError:
+                pass
+            if not self._check_registration():
+                return
+            if await self._outranked():
+                self.request_shutdown("rank")
+                return
+            if rules.idle_expired(
+                self.inflight, time.monotonic() - self.last_request, s.idle_timeout
+            ):
+                log.info("INFO: Server timed out, exiting from tt:keep-running.")
+                self.request_shutdown("idle timeout")
+                return
+
+    def _check_registration(self) -> bool:
+        assert self.reg_path is not None
+        sid = registry.read_server_id(self.reg_path)
+        if sid is None and _out_of_resources(self.reg_path):
+            # Out of file descriptors (or memory) right now: that says nothing
+            # about our file, and is no reason to exit (fd exhaustion test).
+            log.warning("WARNING: cannot read %s now (out of resources)", self.reg_path.name)
+            return True
+        problem = rules.registration_problem(sid, self.server_id)
+        if problem:
+            if sid is None:
+                log.warning("WARNING: Apparently I don't exist.")
+            else:
+                log.warning("WARNING: my registration file now names server-id %s, exiting.", sid)
+            self.request_shutdown(problem)
+            return False
+        try:
+            registry.touch(self.reg_path)
+        except OSError as exc:
+            log.warning("WARNING: cannot touch %s: %s", self.reg_path, exc)
+        return True
+
+    async def _outranked(self) -> bool:
+        """Megatest's newest-first rotation: retire when more than max-servers - 1
+        *newer* servers are alive (dead newer files, pinged, do not count)."""
+        try:
+            scanned = registry.scan(self.area.servinfo_dir, self.dbfname).entries
+        except RegistryError as exc:
+            # e.g. EMFILE: a directory we cannot list right now is no reason to exit.
+            log.warning("WARNING: rank check skipped: %s", exc)
+            return False
+        newer = rules.newer_than(registry.newest_first(scanned), self.server_id)
+        if not rules.outranked(len(newer), self.settings.max_servers):
+            return False
+        results = await self._ping_entries(newer)
+        alive = sum(1 for e, r in zip(newer, results, strict=True) if rules.alive(e, r))
+        if rules.outranked(alive, self.settings.max_servers):
+            log.warning(
+                "WARNING: there are more than three servers ahead of me, I'm not needed, exiting."
+            )
+            return True
+        return False
+
+    def request_more_servers(self) -> None:
+        """Load-driven scale-out, throttled here and again (area-wide) by the launcher."""
+        now = time.monotonic()
+        if now - self._more_requested_at < self.settings.start_throttle:
+            return
+        self._more_requested_at = now
+        loop = asyncio.get_running_loop()
+        loop.run_in_executor(None, self._start_one_more)
+
+    def _start_one_more(self) -> None:
+        if self._scale_out is None:
+            log.info("load calls for another server, but this server cannot start one")
+            return
+        try:
+            reason = self._scale_out(self.area, self.dbfname, self.settings)
+        except BackendError as exc:
+            log.warning("could not request another server: %s", exc)
+            return
+        log.info("Processing 1 server start requests: %s", reason)
+
+    # -- shutdown -------------------------------------------------------------------
+
+    async def _shutdown(self, listener: asyncio.Server, code: int) -> int:
+        self.state = states.SHUTTING_DOWN
+        listener.close()
+        end = time.monotonic() + self.settings.drain_timeout
+        if self.inflight:
+            self._drained.clear()
+            try:
+                await asyncio.wait_for(self._drained.wait(), self.settings.drain_timeout)
+            except TimeoutError:
+                pass
+        if self.inflight:
+            log.warning("gave up waiting for %d in-flight requests", self.inflight)
+        for session in list(self._sessions):
+            await session.finish(max(end - time.monotonic(), 0.1))
+        if self._db is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._db.stop)
+        if self.reg_path is not None and registry.remove_if_owned(self.reg_path, self.server_id):
+            log.info("removed %s", self.reg_path.name)
+        log.info("Exiting now (%s).", self.exit_reason or "error")
+        return code
+
+    # -- connections ------------------------------------------------------------------
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        session = Session(self, reader, writer)
+        self._sessions.add(session)
+        try:
+            await session.serve()
+        finally:
+            self._sessions.discard(session)
+
+    def dispatch(self, session: Session, obj: Any) -> list[Any] | asyncio.Future[list[Any]]:
+        """One decoded request -> a response (now) or a future response."""
+        try:
+            req = protocol.parse_request(obj)
+        except CommandError as exc:
+            return protocol.error_wire(exc.code, exc.message, self.meta())
+        if req.cmd == "ping":
+            return [
+                protocol.OK, None, self.server_id,
+                {
+                    "sstate": self.state, "sload": self.inflight, "nonce": session.nonce,
+                    "dbfname": self.dbfname, "pid": self.pid, "started": self.started,
+                },
+            ]
+        if not session.authenticated:
+            token = req.meta.get("auth") if req.meta else None
+            if not protocol.check_auth(self.key, self.server_id, session.nonce, token):
+                return protocol.error_wire("unauthorized", "", self.meta())
+            session.authenticate()
+        if req.cmd == "auth":
+            # Authenticate only: lets a client whose first real request is
+            # larger than the pre-authentication frame cap send it next.
+            return [protocol.OK, None, True, self.meta()]
+        if self.state != states.RUNNING:
+            return protocol.error_wire("shutting_down", f"server is {self.state}", self.meta())
+        if req.cmd == "stop":
+            self.request_shutdown("stop command")
+            return [protocol.OK, None, True, self.meta()]
+        if req.cmd in SERVER_COMMANDS:
+            return self._server_command(req)
+        try:
+            command = api.lookup(req.cmd)
+            self._check_run_id(req.run_id)
+        except CommandError as exc:
+            return protocol.error_wire(exc.code, exc.message, self.meta())
+        self.last_request = time.monotonic()
+        if self.inflight >= self.settings.busy_threshold:
+            self.request_more_servers()
+            wait = round(0.1 * (self.inflight - self.settings.busy_threshold + 1), 3)
+            return [protocol.BUSY, None, wait, self.meta()]
+        loaded = self.inflight >= self.settings.loaded_threshold
+        if loaded:
+            self.request_more_servers()
+        idem = req.meta.get("idem") if req.meta else None
+        if idem is not None and (not isinstance(idem, str) or not 0 < len(idem) <= 128):
+            return protocol.error_wire("bad_request", "meta idem must be a short string", self.meta())
+        assert self._db is not None
+        ctx = api.CallContext(
+            req.run_id, self.dbfname, self.settings.num_run_dbs, self.area.db_dir
+        )
+        self.inflight += 1
+        fut = self._db.submit(Call(command, ctx, req.params, idem))
+        status = protocol.LOADED if loaded else protocol.OK
+        return _respond_later(self, fut, status)
+
+    def _server_command(self, req: protocol.Request) -> list[Any]:
+        """api.scm's kill-server and start-server (see commands/servers.py)."""
+        if req.params:
+            return protocol.error_wire("bad_request", f"{req.cmd} takes no params", self.meta())
+        if req.cmd == "kill-server":
+            self.request_shutdown("kill-server command")
+            return [protocol.OK, None, True, self.meta()]
+        # start-server: this server is the running one the caller asked for.
+        answer = {
+            "started": False, "server_id": self.server_id, "pid": self.pid,
+            "dbfname": self.dbfname, "reason": f"a server of {self.dbfname} is running",
+        }
+        return [protocol.OK, None, answer, self.meta()]
+
+    def _check_run_id(self, run_id: int | None) -> None:
+        want = dbfname_for_run_id(run_id, self.settings.num_run_dbs)
+        if want != self.dbfname:
+            shown = "nil" if run_id is None else str(run_id)
+            raise CommandError(
+                "bad_request", f"run-id {shown} belongs to {want}, this server serves {self.dbfname}"
+            )
+
+
+def _respond_later(
+    server: Server, fut: asyncio.Future[Outcome], status: str
+) -> asyncio.Future[list[Any]]:
+    loop = asyncio.get_running_loop()
+    out: asyncio.Future[list[Any]] = loop.create_future()
+
+    def done(f: asyncio.Future[Outcome]) -> None:
+        server.call_finished()
+        ok, value = f.result()
+        if ok:
+            out.set_result([status, None, value, server.meta()])
+        else:
+            code, message = value
+            out.set_result(protocol.error_wire(code, message, server.meta()))
+
+    fut.add_done_callback(done)
+    return out
+
+
+def _out_of_resources(path: Path) -> bool:
+    """Does opening ``path`` fail for lack of fds/memory (not because it is gone)?"""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        return exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS)
+    os.close(fd)
+    return False
+
+
+def _username() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (KeyError, ImportError):
+        return str(os.getuid())
+
+
+# -- process entry -------------------------------------------------------------------
+
+
+def setup_logging(area: Area, dbfname: str, *, echo: bool) -> Path:
+    path = area.log_path(dbfname, os.getpid())
+    # Not logging.FileHandler: it follows a symlink planted at the (predictable) name.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise ConfigError(f"cannot open log {path}: {exc.strerror}") from exc
+    handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    handler.setFormatter(fmt)
+    root = logging.getLogger("backend")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+    if echo:
+        stream = logging.StreamHandler()
+        stream.setFormatter(fmt)
+        root.addHandler(stream)
+    return path
+
+
+def run_server(
+    area: Area,
+    dbfname: str,
+    settings: Settings,
+    *,
+    detached: bool = False,
+    echo: bool = True,
+    scale_out: ScaleOut | None = None,
+) -> int:
+    """Run one server to its end in this process; returns the exit code.
+
+    ``detached`` (launched servers) points stdout/stderr at the server's log;
+    ``echo`` copies log lines to stderr (foreground ``backend server``).
+    """
+    area.ensure_dirs()
+    path = setup_logging(area, dbfname, echo=echo and not detached)
+    if detached:
+        # Launched servers have no terminal: stray output goes to our own log.
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+    log.info("server %s for %s in %s (pid %d)", "starting", dbfname, area.root, os.getpid())
+    server = Server(area, dbfname, settings, scale_out=scale_out)
+    try:
+        return asyncio.run(server.run())
+    except BackendError as exc:
+        log.error("ERROR: %s", exc)
+        raise

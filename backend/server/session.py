@@ -1,0 +1,183 @@
+"""One client connection of a server: read frames, dispatch, answer in order.
+
+Invariants: requests are dispatched in the order they arrive; answers leave in
+that same order (a FIFO of futures, written from done-callbacks as soon as an
+answer and every answer before it are ready); a frame must arrive whole within
+``frame-deadline`` of its first byte, while an idle connection has no deadline;
+a session with ``MAX_PIPELINE`` answers outstanding stops reading until they
+drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import secrets
+import time
+from typing import Any, Protocol
+
+from backend.config import Settings
+from backend.errors import ProtocolError
+from backend.wire import protocol
+
+log = logging.getLogger("backend.server")
+
+MAX_PIPELINE = 256
+
+
+class SessionHost(Protocol):
+    """What a session needs of its server (so this module does not import the server)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    def dispatch(self, session: Session, obj: Any) -> list[Any] | asyncio.Future[list[Any]]: ...
+
+    def meta(self) -> dict[str, Any]: ...
+
+
+class Session:
+    """One client connection: read frames, dispatch, answer in order."""
+
+    def __init__(
+        self, server: SessionHost, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.server = server
+        self.reader, self.writer = reader, writer
+        self.nonce = secrets.token_hex(16)
+        self.authenticated = False
+        self.decoder = protocol.FrameDecoder(protocol.PRE_AUTH_MAX_FRAME)
+        self.pending: collections.deque[asyncio.Future[list[Any]]] = collections.deque()
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._closing = False
+
+    def authenticate(self) -> None:
+        self.authenticated = True
+        self.decoder.max_frame = self.server.settings.max_frame
+
+    async def serve(self) -> None:
+        deadline = self.server.settings.frame_deadline
+        frame_started = 0.0
+        try:
+            while not self._closing:
+                try:
+                    obj = self.decoder.next()
+                except ProtocolError as exc:
+                    log.info("closing connection: %s", exc)
+                    return
+                if obj is not None:
+                    frame_started = time.monotonic() if self.decoder.pending else 0.0
+                    try:
+                        answer = self.server.dispatch(self, obj)
+                    except Exception:
+                        # Defence in depth: a bug in dispatch must cost one answer,
+                        # not the connection; the traceback goes to the log only.
+                        log.exception("internal error dispatching a request")
+                        answer = protocol.error_wire(
+                            "bad_request", "the request could not be processed", self.server.meta()
+                        )
+                    self._emit(answer)
+                    if len(self.pending) >= MAX_PIPELINE:
+                        await self._wait_flushed()
+                    continue
+                await self.writer.drain()
+                if self.decoder.pending:
+                    if not frame_started:
+                        frame_started = time.monotonic()
+                    timeout: float | None = frame_started + deadline - time.monotonic()
+                    if timeout is not None and timeout <= 0:
+                        log.info("closing connection: frame not complete within %gs", deadline)
+                        return
+                else:
+                    timeout = None
+                if timeout is None:
+                    # Idle between frames: no deadline, and no wait_for wrapper on
+                    # the hot path of every request.
+                    data = await self.reader.read(262144)
+                else:
+                    try:
+                        data = await asyncio.wait_for(self.reader.read(262144), timeout)
+                    except TimeoutError:
+                        log.info("closing connection: frame not complete within %gs", deadline)
+                        return
+                if not data:
+                    await self._wait_flushed()
+                    return
+                if not self.decoder.pending:
+                    frame_started = time.monotonic()
+                self.decoder.feed(data)
+        except (ConnectionError, OSError):
+            return
+        finally:
+            await self._close()
+
+    def _emit(self, item: list[Any] | asyncio.Future[list[Any]]) -> None:
+        """Queue one answer. Invariant: answers leave in request order; an answer
+        is written as soon as it and every answer before it are ready."""
+        if isinstance(item, list):
+            if not self.pending:
+                self._write(item)
+                return
+            fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+            fut.set_result(item)
+            item = fut
+        self.pending.append(item)
+        self._drained.clear()
+        # A done-callback, not a task per request: at one connection doing
+        # request/response, a task per answer cost more than the answer itself.
+        item.add_done_callback(self._write_ready)
+
+    def _write_ready(self, _fut: object = None) -> None:
+        pending = self.pending
+        while pending and pending[0].done():
+            self._write(pending.popleft().result())
+        if not pending:
+            self._drained.set()
+
+    def _write(self, wire: list[Any]) -> None:
+        try:
+            data = protocol.encode(wire)
+        except (TypeError, ValueError, OverflowError):
+            log.exception("unencodable result")
+            data = protocol.encode(protocol.error_wire("db_error", "unencodable result", wire[3]))
+        if len(data) - 4 > self.server.settings.max_frame:
+            data = protocol.encode(
+                protocol.error_wire(
+                    "too_large",
+                    f"response of {len(data)} bytes exceeds max-frame; narrow the query",
+                    wire[3],
+                )
+            )
+        if not self.writer.is_closing():
+            self.writer.write(data)
+
+    async def _wait_flushed(self) -> None:
+        await self._drained.wait()
+        try:
+            await self.writer.drain()
+        except (ConnectionError, OSError):
+            self._closing = True
+
+    async def finish(self, timeout: float) -> None:
+        """Shutdown: let queued answers go out, then close."""
+        self._closing = True
+        try:
+            await asyncio.wait_for(self._wait_flushed(), timeout)
+        except TimeoutError:
+            pass
+        await self._close()
+
+    async def _close(self) -> None:
+        if self.pending:
+            try:
+                await asyncio.wait_for(self._drained.wait(), 1.0)
+            except TimeoutError:
+                pass
+        if not self.writer.is_closing():
+            self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass

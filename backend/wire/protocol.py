@@ -1,0 +1,254 @@
+"""The wire protocol as pure code over bytes (no sockets here).
+
+Frame: 4-byte big-endian length, then one msgpack object. ``FrameDecoder`` is
+fed whatever bytes arrive and yields whole objects; the server's sessions and
+``wire.connection`` are the only modules that move these bytes over sockets.
+
+Invariants:
+- a length header over the current cap raises ``FrameTooLarge`` before any of
+  the body is buffered (the caller closes the connection);
+- any undecodable body raises ``ProtocolError`` (the stream is then out of
+  sync: the caller closes);
+- a decoded object that is not a well-formed request is *not* a framing error:
+  ``parse_request`` raises ``CommandError('bad_request')`` and the connection
+  stays usable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import struct
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from backend.errors import CommandError, FrameTooLarge, ProtocolError
+
+HEADER = struct.Struct(">I")
+PRE_AUTH_MAX_FRAME = 4096
+
+OK, BUSY, LOADED, ERROR = "ok", "busy", "loaded", "error"
+STATUSES = (OK, BUSY, LOADED, ERROR)
+ERROR_CODES = (
+    "bad_request",
+    "unknown_command",
+    "unauthorized",
+    "db_busy",
+    "db_error",
+    "shutting_down",
+    "too_large",
+    "unsupported",
+)
+
+class _Packers(threading.local):
+    """One reusable Packer per thread (packb builds one per call; a Packer is not
+    thread-safe, and clients ping from worker threads)."""
+
+    def __init__(self) -> None:
+        self.packer = msgpack.Packer(use_bin_type=True)
+
+
+_packers = _Packers()
+
+
+def encode(obj: Any) -> bytes:
+    """One frame holding ``obj``."""
+    packer = _packers.packer
+    try:
+        body: bytes = packer.pack(obj)
+    except BaseException:
+        packer.reset()  # a failed pack can leave a partial buffer behind
+        raise
+    return HEADER.pack(len(body)) + body
+
+
+def _no_ext(code: int, data: bytes) -> Any:
+    raise ProtocolError(f"msgpack ext type {code} is not allowed")
+
+
+def _str_keys(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+    # strict_map_key=True still admits bytes keys; the protocol's maps have str keys only.
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if not isinstance(k, str):
+            raise ProtocolError(f"map key of type {type(k).__name__} is not allowed")
+        out[k] = v
+    return out
+
+
+# Ext type -1 (timestamp) never reaches ext_hook: msgpack decodes it itself into a
+# ``Timestamp``. Its encodings (fixext4/fixext8/ext8 len 12, type 0xff) are cheap to
+# look for; only a body that might hold one is walked.
+_TIMESTAMP_MARKERS = (b"\xd6\xff", b"\xd7\xff", b"\xc7\x0c\xff")
+
+
+def _reject_timestamps(obj: Any) -> None:
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, msgpack.Timestamp):
+            raise ProtocolError("msgpack ext type -1 (timestamp) is not allowed")
+        if isinstance(o, list):
+            stack.extend(o)
+        elif isinstance(o, dict):
+            stack.extend(o.values())
+
+
+def decode_body(body: bytes) -> Any:
+    """Decode one frame body; ``ProtocolError`` on anything that is not plain msgpack."""
+    try:
+        obj = msgpack.unpackb(
+            body,
+            raw=False,
+            strict_map_key=True,
+            ext_hook=_no_ext,
+            object_pairs_hook=_str_keys,
+        )
+        # One memchr for the common case (no 0xff byte at all), then the markers.
+        if b"\xff" in body and any(m in body for m in _TIMESTAMP_MARKERS):
+            _reject_timestamps(obj)
+        return obj
+    except ProtocolError:
+        raise
+    except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as exc:
+        # ExtraData, FormatError, StackError, UnicodeDecodeError (a ValueError) ...
+        raise ProtocolError(f"undecodable frame: {type(exc).__name__}") from exc
+
+
+class _NilFrame:
+    """A whole frame whose body is msgpack nil (``next`` keeps None for "no frame yet")."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NIL_FRAME"
+
+
+NIL_FRAME: Any = _NilFrame()
+
+
+class FrameDecoder:
+    """Incremental frame decoder. ``feed`` bytes, then call ``next`` until None.
+
+    ``max_frame`` may be changed between ``next`` calls (e.g. raised after the
+    connection authenticates); it applies to the next header parsed.
+    """
+
+    __slots__ = ("_buf", "max_frame")
+
+    def __init__(self, max_frame: int) -> None:
+        self._buf = bytearray()
+        self.max_frame = max_frame
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    @property
+    def pending(self) -> bool:
+        """True while part of a frame is buffered (the read deadline runs)."""
+        return bool(self._buf)
+
+    def next(self) -> Any | None:
+        buf = self._buf
+        if len(buf) < 4:
+            return None
+        (size,) = HEADER.unpack_from(buf, 0)
+        if size > self.max_frame:
+            raise FrameTooLarge(f"frame of {size} bytes exceeds the cap of {self.max_frame}")
+        if len(buf) < 4 + size:
+            return None
+        with memoryview(buf) as view:
+            body = bytes(view[4 : 4 + size])  # one copy, not a bytearray slice and then bytes
+        del buf[: 4 + size]
+        obj = decode_body(body)
+        if obj is None:
+            # ``next`` returns None for "no whole frame yet", so a frame holding nil was
+            # consumed and silently dropped: the server never answered it and its peer
+            # waited (and pipelined answers were off by one from then on). NIL_FRAME is
+            # not None, so callers handle it; parse_request/parse_response reject it.
+            return NIL_FRAME
+        return obj
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    cmd: str
+    run_id: int | None
+    params: list[Any]
+    meta: dict[str, Any] | None
+
+    def to_wire(self) -> list[Any]:
+        return [self.cmd, self.run_id, self.params, self.meta]
+
+
+def parse_request(obj: Any) -> Request:
+    """Validate a decoded object as ``[cmd, run_id, params, meta]``."""
+    if not isinstance(obj, list) or len(obj) != 4:
+        raise CommandError("bad_request", "a request is [cmd, run_id, params, meta]")
+    cmd, run_id, params, meta = obj
+    if not isinstance(cmd, str) or not cmd or len(cmd) > 128:
+        raise CommandError("bad_request", "cmd must be a non-empty string")
+    if run_id is not None and (isinstance(run_id, bool) or not isinstance(run_id, int)):
+        raise CommandError("bad_request", "run_id must be an integer or nil")
+    if run_id is not None and run_id < 0:
+        raise CommandError("bad_request", "run_id must not be negative")
+    if params is None:
+        params = []
+    if not isinstance(params, list):
+        raise CommandError("bad_request", "params must be an array")
+    if meta is not None and not isinstance(meta, dict):
+        raise CommandError("bad_request", "meta must be a map or nil")
+    return Request(cmd, run_id, params, meta)
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: str
+    errmsg: str | None
+    result: Any
+    meta: dict[str, Any]
+
+    def to_wire(self) -> list[Any]:
+        return [self.status, self.errmsg, self.result, self.meta]
+
+    @property
+    def error_code(self) -> str | None:
+        if self.status != ERROR or not self.errmsg:
+            return None
+        return self.errmsg.split(":", 1)[0]
+
+
+def parse_response(obj: Any) -> Response:
+    if not isinstance(obj, list) or len(obj) != 4:
+        raise ProtocolError("a response is [status, errmsg, result, meta]")
+    status, errmsg, result, meta = obj
+    if status not in STATUSES:
+        raise ProtocolError(f"unknown response status {status!r}")
+    if errmsg is not None and not isinstance(errmsg, str):
+        raise ProtocolError("response errmsg must be a string or nil")
+    if not isinstance(meta, dict):
+        raise ProtocolError("response meta must be a map")
+    return Response(status, errmsg, result, meta)
+
+
+def error_wire(code: str, message: str, meta: dict[str, Any]) -> list[Any]:
+    return [ERROR, f"{code}: {message}" if message else code, None, meta]
+
+
+# -- authentication ----------------------------------------------------------
+
+
+def auth_token(key: bytes, server_id: str, nonce: str) -> str:
+    """``hmac_sha256(area_key, f"{server_id}:{nonce}").hexdigest()``."""
+    return hmac.new(key, f"{server_id}:{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+def check_auth(key: bytes | None, server_id: str, nonce: str, token: Any) -> bool:
+    # compare_digest raises TypeError for a str with non-ASCII characters (found by
+    # the long fuzz run): such a token is simply wrong.
+    if key is None or not isinstance(token, str) or not token.isascii():
+        return False
+    return hmac.compare_digest(auth_token(key, server_id, nonce), token)
