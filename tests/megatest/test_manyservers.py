@@ -59,14 +59,21 @@ def test_many_servers_collide_down_to_one_then_idle_out(area: Path) -> None:
             assert c.call("get-keys") == []
         second = _launch(area, 20)
         procs += second
-        wait_for(lambda: not _alive(second), timeout=60, interval=0.2,
-                 what="the second wave to exit")
-        assert _alive(procs) == [survivor], (survivor.returncode, [p.returncode for p in second])
-        assert all(p.returncode == 3 for p in second)  # declined at start-up
+        wait_for(lambda: len(_alive(procs)) == 1 and len(entries(area, "main.db")) == 1,
+                 timeout=90, interval=0.2, what="all servers but 1 to exit (second wave)")
+        [last] = _alive(procs)
+        assert entries(area, "main.db")[0].registration.pid == last.pid
+        # Normally the survivor stays and the newcomers decline (exit 3); on a
+        # machine so loaded that a newcomer's ping of the survivor times out, the
+        # newcomer registers and the older one retires (SPEC section 4, rank):
+        # still exactly one, as manyservers.sh checks.
+        assert all(p.returncode in (0, 3) for p in procs if p is not last)
+        if last is survivor:
+            assert all(p.returncode == 3 for p in second)
         # manyservers.sh step 3: no requests for idle-timeout + margin -> none left.
         wait_for(lambda: not _alive(procs), timeout=20 + 30, interval=0.2,
                  what="the survivor's idle exit")
-        assert survivor.returncode == 0
+        assert last.returncode == 0
         assert entries(area, "main.db") == []
     finally:
         for p in procs:
