@@ -74,7 +74,7 @@ def test_run_db_groups_round_trip(area: Path) -> None:
         assert cli(area, "set-state-status-and-roll-up-items", "sim", "a", "COMPLETED", "PASS",
                    "ok", run_id=run) is True
         assert q(area, db, "SELECT state, status FROM tests WHERE id = ?", parent) == [
-            {"state": "RUNNING", "status": "PASS"}
+            {"state": "NOT_STARTED", "status": "STARTED"}  # b not started yet
         ]
         ib = c.call("get-test-id", "sim", "b", run_id=run)
         c.call("set-state-status-and-roll-up-items", ib, "", "COMPLETED", "FAIL", run_id=run)

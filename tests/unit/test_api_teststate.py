@@ -56,7 +56,7 @@ def test_set_state_status_and_roll_up_items_by_name_and_by_id(
     call = "set-state-status-and-roll-up-items"
     assert lc.call(call, "sim", "a", "COMPLETED", "PASS", "ok", run_id=run) is True
     assert row(tmp_path, run, a) == ("COMPLETED", "PASS", "ok")
-    assert row(tmp_path, run, parent)[:2] == ("RUNNING", "PASS")  # b still NOT_STARTED
+    assert row(tmp_path, run, parent)[:2] == ("NOT_STARTED", "STARTED")  # b still NOT_STARTED
     b = lc.call("get-test-id", "sim", "b", run_id=run)
     # a test id: item-path is ignored, the row is the id's
     assert lc.call(call, b, "ignored", "COMPLETED", "FAIL", run_id=run) is True
@@ -162,3 +162,28 @@ def test_test_data_rollup(lc: LocalCaller, run: int, tmp_path: Path) -> None:
     assert row(tmp_path, run, tid, "status, pass_count, fail_count") == ("FAIL", 2, 1)
     assert "unknown test-id" in bad_request(lc, "test-data-rollup", 99, run_id=run)
     assert "status must be" in bad_request(lc, "test-data-rollup", tid, 5, run_id=run)
+
+
+@pytest.mark.parametrize(
+    ("items", "parent"),
+    [
+        # the worked examples of megatest-api.md §3.2 (other item first, incoming last)
+        ([("COMPLETED", "PASS"), ("RUNNING", "n/a")], ("RUNNING", "PASS")),
+        ([("COMPLETED", "PASS"), ("COMPLETED", "FAIL")], ("COMPLETED", "FAIL")),
+        ([("COMPLETED", "PASS"), ("COMPLETED", "WARN")], ("COMPLETED", "WARN")),
+        ([("NOT_STARTED", "n/a"), ("COMPLETED", "PASS")], ("NOT_STARTED", "STARTED")),
+        ([("NOT_STARTED", "PREQ_FAIL"), ("COMPLETED", "PASS")], ("NOT_STARTED", "PREQ_FAIL")),
+        ([("NOT_STARTED", "PREQ_DISCARDED"), ("COMPLETED", "PASS")], ("COMPLETED", "STARTED")),
+        ([("DELETED", "n/a"), ("DELETED", "n/a")], ("DELETED", "n/a")),
+        # B29 fixed: a deleted item has no say while others are left
+        ([("DELETED", "n/a"), ("COMPLETED", "PASS")], ("COMPLETED", "PASS")),
+        # freshly registered items only
+        ([("NOT_STARTED", "n/a"), ("NOT_STARTED", "n/a")], ("NOT_STARTED", "n/a")),
+    ],
+)
+def test_roll_up_rule_matches_megatest_examples(
+    items: list[tuple[str, str]], parent: tuple[str, str]
+) -> None:
+    from backend.commands.rollup import parent_state_status
+
+    assert parent_state_status(items) == parent
