@@ -103,3 +103,22 @@ def roll_up(conn: sqlite3.Connection, run_id: int, testname: str) -> None:
             testname,
         ),
     )
+
+
+def data_rollup(conn: sqlite3.Connection, test_id: int) -> None:
+    """Megatest's test-data-rollup: pass/fail counts of the test's data rows
+    (status pass/fail, any case; DELETED rows do not count), then FAIL if any
+    failed, else PASS if any passed and the status is not WARN or FAIL."""
+    conn.execute(
+        "UPDATE tests SET "
+        "fail_count = (SELECT count(*) FROM test_data WHERE test_id = ?1 AND status LIKE 'fail'), "
+        "pass_count = (SELECT count(*) FROM test_data WHERE test_id = ?1 AND status LIKE 'pass') "
+        "WHERE id = ?1",
+        (test_id,),
+    )
+    conn.execute(
+        "UPDATE tests SET status = CASE WHEN fail_count > 0 THEN 'FAIL' "
+        "WHEN pass_count > 0 AND status NOT IN ('WARN', 'FAIL') THEN 'PASS' ELSE status END "
+        "WHERE id = ?",
+        (test_id,),
+    )

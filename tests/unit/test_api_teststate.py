@@ -76,6 +76,13 @@ def test_set_state_status_and_roll_up_items_auto_takes_status_from_data(
     assert row(tmp_path, run, parent, "state, status") == ("COMPLETED", "FAIL")
 
 
+def test_test_set_state_status_by_id_auto_too(lc: LocalCaller, run: int, tmp_path: Path) -> None:
+    tid = lc.call("register-test", "solo", run_id=run)
+    lc.call("csv->test-data", tid, "perf,x,1,1,0", run_id=run)
+    assert lc.call("test-set-state-status-by-id", tid, "COMPLETED", "AUTO", run_id=run) is True
+    assert row(tmp_path, run, tid, "status, pass_count") == ("PASS", 1)
+
+
 def test_set_state_status_and_roll_up_items_bad_input(lc: LocalCaller, run: int) -> None:
     call = "set-state-status-and-roll-up-items"
     assert "no test 'nope'" in bad_request(lc, call, "nope", "", "A", "B", run_id=run)
