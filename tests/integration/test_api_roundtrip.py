@@ -499,32 +499,49 @@ def test_steps_data_and_vars_round_trip(area: Path) -> None:
 
 # -- item roll-up ---------------------------------------------------------------------------
 
-STATUS_ORDER = ["ABORT", "FAIL", "CHECK", None, "WARN", "WAIVED", "PASS", "SKIP"]
+STD_STATES = ["ARCHIVED", "STUCK", "KILLREQ", "KILLED", "NOT_STARTED", "COMPLETED", "LAUNCHED",
+              "REMOTEHOSTSTART", "RUNNING"]
+STD_STATUSES = ["", "n/a", "PASS", "SKIP", "WARN", "WAIVED", "CHECK", "STUCK/DEAD", "DEAD", "FAIL",
+                "PREQ_FAIL", "PREQ_DISCARDED", "ABORT"]
+NO_SAY = ("DELETED", "REMOVING", "CLEANING", "ARCHIVE_REMOVING")
 
 
 def rollup_reference(items: list[tuple[str, str]]) -> tuple[str, str, int, int]:
-    """docs/api.md "Item roll-up", written out independently of backend/db/commands/rollup.py."""
-    items = [(st, ss) for st, ss in items if st != "DELETED"]
-    states = [st for st, _ in items]
-    if all(s == "NOT_STARTED" for s in states):
-        state = "NOT_STARTED"
-    elif any(s in ("NOT_STARTED", "LAUNCHED", "REMOTEHOSTSTART", "RUNNING") for s in states):
+    """docs/api.md "Item roll-up" (Megatest's set-state-status-and-roll-up-items with the
+    reference's B29 fixes), written out independently of backend/commands/rollup.py, in
+    Megatest's own terms: groups of (state, status), ranked lists, special sort."""
+    counted = [(st, ss) for st, ss in items if st not in NO_SAY]
+    passes = sum(1 for _, ss in counted if ss in ("PASS", "WARN", "WAIVED"))
+    fails = sum(1 for _, ss in counted if ss in ("FAIL", "CHECK", "ABORT"))
+    groups = sorted(set(counted or items))
+    if groups == [("NOT_STARTED", "n/a")]:
+        return "NOT_STARTED", "n/a", passes, fails
+
+    def special_sort(values: set[str], ranked: list[str]) -> list[str]:
+        return sorted(sorted(values), key=lambda v: ranked.index(v) if v in ranked else 0,
+                      reverse=True)
+
+    states = special_sort({g[0] for g in groups}, STD_STATES)
+    statuses = special_sort({g[1] for g in groups}, STD_STATUSES)
+    running = len([g for g in groups if g[0] in ("RUNNING", "REMOTEHOSTSTART", "LAUNCHED", "STARTED")])
+    ok_not_started = ("n/a", "na", "PASS", "FAIL", "WARN", "CHECK", "WAIVED", "DEAD", "SKIP")
+    bad_not_started = len([g for g in groups if g[0] == "NOT_STARTED" and g[1] not in ok_not_started])
+    non_completes = [s for s in states if s not in ("COMPLETED", *NO_SAY)]
+    preq_fail = "PREQ_FAIL" in statuses
+    if running > 0:
         state = "RUNNING"
-    elif "INCOMPLETE" in states:
-        state = "INCOMPLETE"
-    elif "KILLED" in states:
-        state = "KILLED"
-    else:
+    elif preq_fail:
+        state = "NOT_STARTED"
+    elif bad_not_started > 0:
         state = "COMPLETED"
-    voting = [ss for _, ss in items if ss not in ("", "n/a")]
-    if voting:
-        def rank(s: str) -> int:
-            return STATUS_ORDER.index(s) if s in STATUS_ORDER else STATUS_ORDER.index(None)
-        status = min(voting, key=rank)
     else:
-        status = "n/a"
-    passes = sum(1 for _, ss in items if ss in ("PASS", "WARN", "WAIVED"))
-    fails = sum(1 for _, ss in items if ss in ("FAIL", "CHECK", "ABORT"))
+        state = (non_completes or states)[0]
+    if preq_fail:
+        status = "PREQ_FAIL"
+    elif bad_not_started > 0 or (state == "NOT_STARTED" and non_completes):
+        status = "STARTED"
+    else:
+        status = statuses[0]
     return state, status, passes, fails
 
 
@@ -554,19 +571,22 @@ def test_item_roll_up_updates_the_parent(area: Path) -> None:
         assert parent_row() == ("NOT_STARTED", "n/a", 0, 0)
         steps: list[tuple[str, str | None, str | None, tuple[str, str, int, int]]] = [
             ("i0", "LAUNCHED", None, ("RUNNING", "n/a", 0, 0)),
-            ("i0", "COMPLETED", "PASS", ("RUNNING", "PASS", 1, 0)),   # others NOT_STARTED
-            ("i1", "COMPLETED", "FAIL", ("RUNNING", "FAIL", 1, 1)),
-            ("i2", "COMPLETED", "WARN", ("RUNNING", "FAIL", 2, 1)),
+            ("i0", "COMPLETED", "PASS", ("NOT_STARTED", "STARTED", 1, 0)),   # others not started
+            ("i1", "COMPLETED", "FAIL", ("NOT_STARTED", "STARTED", 1, 1)),
+            ("i2", "COMPLETED", "WARN", ("NOT_STARTED", "STARTED", 2, 1)),
             ("i3", "COMPLETED", "SKIP", ("COMPLETED", "FAIL", 2, 1)),
-            ("i1", "DELETED", None, ("COMPLETED", "WARN", 2, 0)),     # DELETED is ignored
+            ("i1", "DELETED", None, ("COMPLETED", "WARN", 2, 0)),     # DELETED has no say
             ("i2", "COMPLETED", "CHECK", ("COMPLETED", "CHECK", 1, 1)),
-            ("i2", "COMPLETED", "MYSTERY", ("COMPLETED", "MYSTERY", 1, 0)),
+            ("i2", "COMPLETED", "MYSTERY", ("COMPLETED", "SKIP", 1, 0)),  # unranked: lowest
             ("i3", "KILLED", "ABORT", ("KILLED", "ABORT", 1, 1)),
-            ("i2", "INCOMPLETE", None, ("INCOMPLETE", "ABORT", 1, 1)),
+            ("i2", "INCOMPLETE", None, ("KILLED", "ABORT", 1, 1)),      # KILLED ranks higher
             ("i0", "RUNNING", "n/a", ("RUNNING", "ABORT", 0, 1)),
-            ("i3", "COMPLETED", "n/a", ("RUNNING", "MYSTERY", 0, 0)),
+            ("i3", "COMPLETED", "n/a", ("RUNNING", "n/a", 0, 0)),
             ("i2", "COMPLETED", "WAIVED", ("RUNNING", "WAIVED", 1, 0)),
             ("i0", "COMPLETED", "PASS", ("COMPLETED", "WAIVED", 2, 0)),
+            ("i2", "NOT_STARTED", "PREQ_FAIL", ("NOT_STARTED", "PREQ_FAIL", 1, 0)),
+            ("i2", "NOT_STARTED", "PREQ_DISCARDED", ("COMPLETED", "STARTED", 1, 0)),
+            ("i2", "COMPLETED", "WAIVED", ("COMPLETED", "WAIVED", 2, 0)),
         ]
         for name, state, status, want in steps:
             setitem(name, state, status)
@@ -577,7 +597,7 @@ def test_item_roll_up_updates_the_parent(area: Path) -> None:
         assert c.call("test-set-state-status-by-id", parent, "KILLED", "FAIL", run_id=run) is True
         assert parent_row()[:2] == ("KILLED", "FAIL")
         setitem("i1", "NOT_STARTED", "n/a")  # back from DELETED
-        assert parent_row() == rollup_reference(items_now()) == ("RUNNING", "WAIVED", 2, 0)
+        assert parent_row() == rollup_reference(items_now()) == ("NOT_STARTED", "STARTED", 2, 0)
 
         # Registering a new item rolls up too.
         items["i4"] = c.call("register-test", "sim", "i4", run_id=run)
@@ -586,10 +606,10 @@ def test_item_roll_up_updates_the_parent(area: Path) -> None:
         # A random walk against the reference rule.
         rng = random.Random(3)
         states = ["NOT_STARTED", "LAUNCHED", "REMOTEHOSTSTART", "RUNNING", "COMPLETED",
-                  "INCOMPLETE", "KILLED", "DELETED"]
+                  "INCOMPLETE", "KILLED", "DELETED", "STARTED", "ARCHIVED", "CLEANING"]
         statuses = ["PASS", "FAIL", "WARN", "CHECK", "WAIVED", "SKIP", "ABORT", "n/a", "",
-                    "OTHER"]
-        for _ in range(40):
+                    "OTHER", "PREQ_FAIL", "PREQ_DISCARDED", "DEAD"]
+        for _ in range(60):
             setitem(rng.choice(sorted(items)), rng.choice(states), rng.choice(statuses))
             assert parent_row() == rollup_reference(items_now())
 

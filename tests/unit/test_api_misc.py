@@ -39,11 +39,11 @@ def test_sync_inmem_to_db_is_a_no_op(lc: LocalCaller, run: int, tmp_path: Path) 
     assert "expected 0" in bad_request(lc, "sync-inmem->db", run)
 
 
-def age(path: Path, tid: int, seconds: float, run_duration: int = 0) -> None:
+def age(path: Path, tid: int, seconds: float, run_duration: int = 0, uname: str = "Linux") -> None:
     conn = sqlite3.connect(path)
     conn.execute(
-        "UPDATE tests SET event_time = ?, run_duration = ?, uname = 'Linux' WHERE id = ?",
-        (time.time() - seconds, run_duration, tid),
+        "UPDATE tests SET event_time = ?, run_duration = ?, uname = ? WHERE id = ?",
+        (time.time() - seconds, run_duration, uname, tid),
     )
     conn.commit()
     conn.close()
@@ -59,22 +59,23 @@ def test_mark_incomplete(lc: LocalCaller, run: int, tmp_path: Path) -> None:
         ("launched", "LAUNCHED", 90000, 0),    # over a day
         ("fresh_launch", "LAUNCHED", 8000, 0),
         ("done", "COMPLETED", 99999, 0),
+        ("plain", "RUNNING", 8000, 0),         # uname stays n/a: still a job (see below)
     ]:
         tid = lc.call("register-test", name, run_id=run)
         lc.call("test-set-state-status", tid, state, "n/a", run_id=run)
-        age(db, tid, secs, dur)
+        age(db, tid, secs, dur, uname="n/a" if name == "plain" else "Linux")
         ids[name] = tid
     item = lc.call("register-test", "iter", "i1", run_id=run)
     lc.call("test-set-state-status-by-id", item, "RUNNING", None, run_id=run)
     age(db, item, 8000)
     parent = lc.call("get-test-id", "iter", run_id=run)
-    # a top-level row that never ran itself (uname n/a) is left alone
+    # a parent row of items never runs itself: left alone (its items decide)
     conn = sqlite3.connect(db)
     conn.execute("UPDATE tests SET state = 'RUNNING', event_time = 0 WHERE id = ?", (parent,))
     conn.commit()
     conn.close()
     got = lc.call("mark-incomplete", run_id=run)
-    assert got == sorted([ids["stale"], ids["remote"], ids["launched"], item])
+    assert got == sorted([ids["stale"], ids["remote"], ids["launched"], ids["plain"], item])
     assert q(db, "SELECT DISTINCT state, status, comment FROM tests WHERE id IN (?, ?)",
              ids["stale"], item) == [("COMPLETED", "DEAD", "Test failed to complete")]
     assert q(db, "SELECT state FROM tests WHERE id = ?", ids["long"]) == [("RUNNING",)]

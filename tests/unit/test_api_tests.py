@@ -213,7 +213,8 @@ def test_roll_up_of_items_into_parent(lc: LocalCaller, run: int, tmp_path: Path)
     set_(0, "LAUNCHED", "n/a")
     assert state_of(lc, run, top) == ("RUNNING", "n/a", 0, 0)
     set_(0, "COMPLETED", "PASS")
-    assert state_of(lc, run, top) == ("RUNNING", "PASS", 1, 0)  # others not started yet
+    # others not started yet: Megatest's NOT_STARTED with unfinished items -> STARTED
+    assert state_of(lc, run, top) == ("NOT_STARTED", "STARTED", 1, 0)
     set_(1, "COMPLETED", "WARN")
     set_(2, "COMPLETED", "PASS")
     assert state_of(lc, run, top) == ("COMPLETED", "WARN", 3, 0)
@@ -222,12 +223,19 @@ def test_roll_up_of_items_into_parent(lc: LocalCaller, run: int, tmp_path: Path)
     set_(1, "INCOMPLETE", "ABORT")
     assert state_of(lc, run, top) == ("INCOMPLETE", "ABORT", 1, 2)
     # a new item re-opens the parent
-    lc.call("register-test", "suite", "i3", run_id=run)
-    assert state_of(lc, run, top)[0] == "RUNNING"
+    items.append(lc.call("register-test", "suite", "i3", run_id=run))
+    assert state_of(lc, run, top)[:2] == ("NOT_STARTED", "STARTED")
     # the file agrees
     assert q(tmp_path / "1.db", "SELECT state, status FROM tests WHERE id = ?", top) == [
-        ("RUNNING", "ABORT")
+        ("NOT_STARTED", "STARTED")
     ]
+    # an item that cannot start for a failed prerequisite: the parent says so
+    set_(3, "NOT_STARTED", "PREQ_FAIL")
+    assert state_of(lc, run, top)[:2] == ("NOT_STARTED", "PREQ_FAIL")
+    # deleted items have no say, unless all are deleted
+    for i in (1, 3):
+        lc.call("delete-test-records", items[i], run_id=run)
+    assert state_of(lc, run, top) == ("COMPLETED", "FAIL", 1, 1)
 
 
 def test_set_state_status_details(lc: LocalCaller, run: int) -> None:

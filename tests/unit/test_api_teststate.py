@@ -56,7 +56,7 @@ def test_set_state_status_and_roll_up_items_by_name_and_by_id(
     call = "set-state-status-and-roll-up-items"
     assert lc.call(call, "sim", "a", "COMPLETED", "PASS", "ok", run_id=run) is True
     assert row(tmp_path, run, a) == ("COMPLETED", "PASS", "ok")
-    assert row(tmp_path, run, parent)[:2] == ("RUNNING", "PASS")  # b still NOT_STARTED
+    assert row(tmp_path, run, parent)[:2] == ("NOT_STARTED", "STARTED")  # b still NOT_STARTED
     b = lc.call("get-test-id", "sim", "b", run_id=run)
     # a test id: item-path is ignored, the row is the id's
     assert lc.call(call, b, "ignored", "COMPLETED", "FAIL", run_id=run) is True
@@ -74,6 +74,13 @@ def test_set_state_status_and_roll_up_items_auto_takes_status_from_data(
     assert row(tmp_path, run, a, "status, pass_count, fail_count") == ("FAIL", 1, 1)
     parent = lc.call("get-test-id", "sim", run_id=run)
     assert row(tmp_path, run, parent, "state, status") == ("COMPLETED", "FAIL")
+
+
+def test_test_set_state_status_by_id_auto_too(lc: LocalCaller, run: int, tmp_path: Path) -> None:
+    tid = lc.call("register-test", "solo", run_id=run)
+    lc.call("csv->test-data", tid, "perf,x,1,1,0", run_id=run)
+    assert lc.call("test-set-state-status-by-id", tid, "COMPLETED", "AUTO", run_id=run) is True
+    assert row(tmp_path, run, tid, "status, pass_count") == ("PASS", 1)
 
 
 def test_set_state_status_and_roll_up_items_bad_input(lc: LocalCaller, run: int) -> None:
@@ -162,3 +169,28 @@ def test_test_data_rollup(lc: LocalCaller, run: int, tmp_path: Path) -> None:
     assert row(tmp_path, run, tid, "status, pass_count, fail_count") == ("FAIL", 2, 1)
     assert "unknown test-id" in bad_request(lc, "test-data-rollup", 99, run_id=run)
     assert "status must be" in bad_request(lc, "test-data-rollup", tid, 5, run_id=run)
+
+
+@pytest.mark.parametrize(
+    ("items", "parent"),
+    [
+        # the worked examples of megatest-api.md §3.2 (other item first, incoming last)
+        ([("COMPLETED", "PASS"), ("RUNNING", "n/a")], ("RUNNING", "PASS")),
+        ([("COMPLETED", "PASS"), ("COMPLETED", "FAIL")], ("COMPLETED", "FAIL")),
+        ([("COMPLETED", "PASS"), ("COMPLETED", "WARN")], ("COMPLETED", "WARN")),
+        ([("NOT_STARTED", "n/a"), ("COMPLETED", "PASS")], ("NOT_STARTED", "STARTED")),
+        ([("NOT_STARTED", "PREQ_FAIL"), ("COMPLETED", "PASS")], ("NOT_STARTED", "PREQ_FAIL")),
+        ([("NOT_STARTED", "PREQ_DISCARDED"), ("COMPLETED", "PASS")], ("COMPLETED", "STARTED")),
+        ([("DELETED", "n/a"), ("DELETED", "n/a")], ("DELETED", "n/a")),
+        # B29 fixed: a deleted item has no say while others are left
+        ([("DELETED", "n/a"), ("COMPLETED", "PASS")], ("COMPLETED", "PASS")),
+        # freshly registered items only
+        ([("NOT_STARTED", "n/a"), ("NOT_STARTED", "n/a")], ("NOT_STARTED", "n/a")),
+    ],
+)
+def test_roll_up_rule_matches_megatest_examples(
+    items: list[tuple[str, str]], parent: tuple[str, str]
+) -> None:
+    from backend.db.commands.rollup import parent_state_status
+
+    assert parent_state_status(items) == parent

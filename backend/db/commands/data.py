@@ -36,7 +36,7 @@ from backend.db.commands.base import (
     want_str,
 )
 from backend.db.commands.patterns import name_clause
-from backend.db.commands.rollup import roll_up
+from backend.db.commands.rollup import data_rollup, roll_up
 from backend.db.commands.scope import require_run
 from backend.db.commands.tests import test_row
 
@@ -205,25 +205,6 @@ def read_test_data(conn: sqlite3.Connection, ctx: CallContext, params: list[Any]
             f"SELECT * FROM test_data WHERE test_id = ? AND {where} ORDER BY category, variable",
             [test["id"], *args],
         )
-    )
-
-
-def data_rollup(conn: sqlite3.Connection, test_id: int) -> None:
-    """Megatest's test-data-rollup: pass/fail counts of the test's data rows
-    (status pass/fail, any case; DELETED rows do not count), then FAIL if any
-    failed, else PASS if any passed and the status is not WARN or FAIL."""
-    conn.execute(
-        "UPDATE tests SET "
-        "fail_count = (SELECT count(*) FROM test_data WHERE test_id = ?1 AND status LIKE 'fail'), "
-        "pass_count = (SELECT count(*) FROM test_data WHERE test_id = ?1 AND status LIKE 'pass') "
-        "WHERE id = ?1",
-        (test_id,),
-    )
-    conn.execute(
-        "UPDATE tests SET status = CASE WHEN fail_count > 0 THEN 'FAIL' "
-        "WHEN pass_count > 0 AND status NOT IN ('WARN', 'FAIL') THEN 'PASS' ELSE status END "
-        "WHERE id = ?",
-        (test_id,),
     )
 
 

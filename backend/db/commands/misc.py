@@ -9,6 +9,7 @@ from typing import Any
 from backend.db.commands.base import CallContext, arity, bad, command, param, want_number
 from backend.db.commands.rollup import roll_up
 from backend.db.commands.scope import require_run
+from backend.db.commands.tests import LEAF
 
 DEFAULT_DEADTIME = 7200.0  # Megatest's default when [setup] deadtime is not set
 LAUNCH_DEADTIME = 86400.0  # LAUNCHED for a day: the launch is taken as lost
@@ -31,9 +32,11 @@ def mark_incomplete(conn: sqlite3.Connection, ctx: CallContext, params: list[Any
     Tests of this run that stopped reporting: RUNNING or REMOTEHOSTSTART longer
     than run_duration + deadtime seconds since event_time (deadtime =
     ovr-deadtime, default 7200), or LAUNCHED for over a day, become
-    COMPLETED/DEAD with comment "Test failed to complete". Top-level rows that
-    never ran themselves (uname 'n/a', item_path '') are skipped, as in
-    Megatest; items are rolled up into their parents (Megatest did not)."""
+    COMPLETED/DEAD with comment "Test failed to complete". Parent rows of
+    iterated tests never run themselves and are skipped (Megatest skipped rows
+    with uname 'n/a' and item_path '', but no command here sets uname, so that
+    test would skip every plain test); their items are rolled up into them
+    (Megatest did not roll up, bug B26)."""
     run_id = require_run(ctx, "mark-incomplete")
     arity(params, 0, 1)
     deadtime = want_number(param(params, 0, DEFAULT_DEADTIME), "ovr-deadtime")
@@ -41,8 +44,7 @@ def mark_incomplete(conn: sqlite3.Connection, ctx: CallContext, params: list[Any
         raise bad("ovr-deadtime must be a number of seconds >= 0")
     now = time.time()
     rows = conn.execute(
-        "SELECT id, testname, item_path FROM tests WHERE run_id = ?1 "
-        "AND NOT (uname = 'n/a' AND item_path = '') AND ("
+        f"SELECT id, testname, item_path FROM tests t WHERE run_id = ?1 AND {LEAF} AND ("
         "(state IN ('RUNNING', 'REMOTEHOSTSTART') AND ?2 - event_time > run_duration + ?3) "
         "OR (state = 'LAUNCHED' AND ?2 - event_time > ?4)) ORDER BY id",
         (run_id, now, deadtime, LAUNCH_DEADTIME),

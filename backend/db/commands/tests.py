@@ -25,7 +25,7 @@ from backend.db.commands.base import (
     want_str_list,
 )
 from backend.db.commands.patterns import test_clause
-from backend.db.commands.rollup import RUNNING_STATES, roll_up
+from backend.db.commands.rollup import RUNNING_STATES, data_rollup, roll_up
 from backend.db.commands.scope import require_run
 
 MAX_NAME = 1024
@@ -216,7 +216,8 @@ def set_state_status_and_roll_up(
     comment: str | None,
 ) -> None:
     """Megatest's set-state-status-and-roll-up-items on a known row: set the
-    given fields (None = leave), stamp start/duration, roll an item up."""
+    given fields (None = leave), stamp start/duration, status AUTO from the
+    test's data, roll an item up."""
     sets: list[str] = []
     args: list[Any] = []
     for col, val in (("state", state), ("status", status), ("comment", comment)):
@@ -229,6 +230,9 @@ def set_state_status_and_roll_up(
         sets.append("run_duration = max(0, strftime('%s','now') - event_time)")
     if sets:
         conn.execute(f"UPDATE tests SET {', '.join(sets)} WHERE id = ?", [*args, test["id"]])
+    if status == "AUTO":
+        # Megatest: status AUTO means "take it from the test's data" (test-data-rollup).
+        data_rollup(conn, test["id"])
     if test["item_path"]:
         roll_up(conn, run_id, test["testname"])
 

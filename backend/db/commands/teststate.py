@@ -22,7 +22,6 @@ from backend.db.commands.base import (
     want_int,
     want_opt_str,
 )
-from backend.db.commands.data import data_rollup
 from backend.db.commands.rollup import roll_up
 from backend.db.commands.scope import require_run
 from backend.db.commands.tests import set_state_status_and_roll_up, test_row, want_item_path, want_testname
@@ -55,8 +54,7 @@ def set_state_status_and_roll_up_items(
 ) -> Any:
     """[test-name-or-id, item-path, state, status, comment?] -> True. A test id
     (an integer) names the row itself and item-path is ignored; else the row
-    (test-name, item-path) must exist. As test-set-state-status-by-id; status
-    ``AUTO`` then derives the status from the test's data (test-data-rollup)."""
+    (test-name, item-path) must exist. Then exactly test-set-state-status-by-id."""
     run_id = require_run(ctx, "set-state-status-and-roll-up-items")
     arity(params, 4, 5)
     name_or_id = params[0]
@@ -76,10 +74,6 @@ def set_state_status_and_roll_up_items(
     status = want_opt_str(params[3], "status")
     comment = want_opt_str(param(params, 4), "comment")
     set_state_status_and_roll_up(conn, run_id, test, state, status, comment)
-    if status == "AUTO":
-        data_rollup(conn, test["id"])
-        if test["item_path"]:
-            roll_up(conn, run_id, test["testname"])
     return True
 
 
