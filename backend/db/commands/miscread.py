@@ -30,6 +30,7 @@ from backend.db.commands.crossdb import select
 from backend.db.commands.misc import DEFAULT_DEADTIME, LAUNCH_DEADTIME
 from backend.db.commands.patterns import to_glob
 from backend.db.commands.scope import require_main, require_run
+from backend.db.commands.tests import LEAF
 from backend.errors import CommandError
 
 CHANGED_TABLES = ("runs", "tests", "test_steps", "test_data", "run_stats")
@@ -94,14 +95,14 @@ def get_latest_host_load(conn: sqlite3.Connection, ctx: CallContext, params: lis
 def have_incompletes(conn: sqlite3.Connection, ctx: CallContext, params: list[Any]) -> Any:
     """[ovr_deadtime?] -> whether mark-incomplete would mark a test of the run now:
     the same search (RUNNING/REMOTEHOSTSTART silent for longer than run_duration
-    + deadtime, LAUNCHED for more than a day, never-run top-level rows skipped)
-    and the same default dead time, 7200 s. (Megatest's copy of the search
-    defaulted to 72000 s and counted never-run top-level rows, bug B26.)"""
+    + deadtime, LAUNCHED for more than a day, parents of items skipped) and the
+    same default dead time, 7200 s. (Megatest's copy of the search defaulted to
+    72000 s, bug B26.)"""
     run_id = require_run(ctx, "have-incompletes?")
     arity(params, 0, 1)
     deadtime = want_number(param(params, 0, DEFAULT_DEADTIME), "ovr_deadtime")
     row = conn.execute(
-        "SELECT 1 FROM tests WHERE run_id = ?1 AND NOT (uname = 'n/a' AND item_path = '') AND ("
+        f"SELECT 1 FROM tests t WHERE run_id = ?1 AND {LEAF} AND ("
         "(state IN ('RUNNING', 'REMOTEHOSTSTART') AND ?2 - event_time > run_duration + ?3) "
         "OR (state = 'LAUNCHED' AND ?2 - event_time > ?4)) LIMIT 1",
         (run_id, time.time(), deadtime, LAUNCH_DEADTIME)).fetchone()
