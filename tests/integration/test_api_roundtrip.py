@@ -508,7 +508,7 @@ NO_SAY = ("DELETED", "REMOVING", "CLEANING", "ARCHIVE_REMOVING")
 
 def rollup_reference(items: list[tuple[str, str]]) -> tuple[str, str, int, int]:
     """docs/api.md "Item roll-up" (Megatest's set-state-status-and-roll-up-items with the
-    reference's B29 fixes), written out independently of backend/commands/rollup.py, in
+    reference's B29 fixes), written out independently of backend/db/commands/rollup.py, in
     Megatest's own terms: groups of (state, status), ranked lists, special sort."""
     counted = [(st, ss) for st, ss in items if st not in NO_SAY]
     passes = sum(1 for _, ss in counted if ss in ("PASS", "WARN", "WAIVED"))
