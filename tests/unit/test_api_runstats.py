@@ -85,3 +85,12 @@ def test_run_and_test_times(lc: LocalCaller, tmp_path: Path) -> None:
     assert r2 != r1
     refused(lc, "get-run-times", "%")
     refused(lc, "get-test-times", "r1", 5)
+
+
+def test_many_run_ids_in_one_call(lc: LocalCaller) -> None:
+    runs = [lc.call("register-run", KEYS, f"r{i}") for i in range(3)]
+    lc.call("register-test", "a", run_id=runs[1])
+    # More ids than sqlite binds in one statement: still one answer, no error.
+    ids = [runs[1], *range(10_000, 45_000)]
+    got = lc.call("get-tests-for-runs-mindata", ids, "a")
+    assert [g["run_id"] for g in got] == [runs[1]]

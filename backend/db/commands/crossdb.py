@@ -20,6 +20,8 @@ from typing import Any
 from backend.db.commands.base import CallContext, rows_as_dicts
 from backend.db.commands.scope import MAIN_DB, RO_BUSY_TIMEOUT, ro_uri
 
+IDS_PER_QUERY = 500
+
 
 def run_dbfname(ctx: CallContext, run_id: int) -> str:
     return f"{run_id % ctx.num_run_dbs}.db"
@@ -72,12 +74,14 @@ def select_run_tests(
 ) -> list[dict[str, Any]]:
     """``sql`` (which must filter on ``run_id IN (<ids>)`` via the ``{ids}``
     placeholder) once per run db file holding some of ``run_ids``; rows of all
-    files concatenated in file order."""
+    files concatenated in file order (and, per file, in chunks of run ids)."""
     by_file: dict[str, list[int]] = {}
     for rid in run_ids:
         by_file.setdefault(run_dbfname(ctx, rid), []).append(rid)
     out: list[dict[str, Any]] = []
     for dbfname, ids in by_file.items():
-        marks = ", ".join("?" for _ in ids)
-        out += select(conn, ctx, dbfname, sql.format(ids=marks), [*ids, *args])
+        for i in range(0, len(ids), IDS_PER_QUERY):  # under sqlite's bound-variable limit
+            chunk = ids[i:i + IDS_PER_QUERY]
+            marks = ", ".join("?" for _ in chunk)
+            out += select(conn, ctx, dbfname, sql.format(ids=marks), [*chunk, *args])
     return out

@@ -25,7 +25,7 @@ from backend.db.commands.base import (
     want_str,
     want_str_list,
 )
-from backend.db.commands.crossdb import run_dbfname, select, select_main
+from backend.db.commands.crossdb import run_dbfname, select, select_main, select_run_tests
 from backend.db.commands.patterns import test_clause, to_glob
 from backend.db.commands.scope import require_main, require_run
 from backend.db.commands.tests import want_item_path, want_testname
@@ -144,10 +144,14 @@ def get_tests_for_runs_mindata(
     ids = [want_int(r, "run-id") for r in run_ids]
     extra, args = _state_status_filter(params, 2)
     patt = want_str(param(params, 1, "%"), "test pattern")
-    out: list[dict[str, Any]] = []
-    for rid in dict.fromkeys(ids):
-        out += _records(conn, ctx, rid, patt, MINDATA, extra, args)
-    return out
+    order = {rid: i for i, rid in enumerate(dict.fromkeys(ids))}
+    where, pargs = test_clause(patt)
+    # One query per run db file (not per run), then each run's rows in turn.
+    rows = select_run_tests(
+        conn, ctx, list(order),
+        f"SELECT {MINDATA} FROM tests WHERE run_id IN ({{ids}}) AND {where}{extra} "
+        "ORDER BY id DESC", [*pargs, *args])
+    return sorted(rows, key=lambda r: order[r["run_id"]])
 
 
 @command("test-get-paths-matching-keynames-target-new", write=False)

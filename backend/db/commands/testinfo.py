@@ -27,6 +27,7 @@ from backend.db.commands.scope import require_run
 from backend.db.commands.tests import LEAF, RUNNING_IN, want_testname
 
 SHORT_COLUMNS = ("id", "run_id", "testname", "state", "status", "item_path")
+NAMES_PER_QUERY = 500
 INDEX_COLUMNS = ("id", "item_path", "state", "status", "run_duration", "final_logf", "comment")
 
 
@@ -122,7 +123,11 @@ def get_count_tests_running_in_jobgroup(
         [want_str(jobgroup, "jobgroup")])]
     if not names:
         return 0
-    marks = ", ".join("?" for _ in names)
-    return conn.execute(
-        f"SELECT count(*) FROM tests t WHERE {RUNNING_IN} AND {LEAF} AND t.testname IN ({marks})",
-        names).fetchone()[0]
+    total = 0
+    for i in range(0, len(names), NAMES_PER_QUERY):  # under sqlite's bound-variable limit
+        chunk = names[i:i + NAMES_PER_QUERY]
+        marks = ", ".join("?" for _ in chunk)
+        total += conn.execute(
+            f"SELECT count(*) FROM tests t WHERE {RUNNING_IN} AND {LEAF} "
+            f"AND t.testname IN ({marks})", chunk).fetchone()[0]
+    return total
