@@ -434,7 +434,7 @@ class Server:
         return _respond_later(self, fut, status)
 
     def _server_command(self, req: protocol.Request) -> list[Any]:
-        """api.scm's kill-server and start-server (see commands/servers.py)."""
+        """api.scm's kill-server and start-server (see db/commands/servers.py)."""
         if req.params:
             return protocol.error_wire("bad_request", f"{req.cmd} takes no params", self.meta())
         if req.cmd == "kill-server":

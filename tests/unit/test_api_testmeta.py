@@ -43,7 +43,7 @@ def test_update_field_whitelist(lc: LocalCaller, tmp_path: Path) -> None:
 
 def test_get_tests_tags(lc: LocalCaller) -> None:
     assert lc.call("get-tests-tags") == {}
-    for name, tags in [("test1", "tagone,tagtwo"), ("test2", "tagtwo,,tagthree"), ("test3", None)]:
+    for name, tags in [("test1", "tagone,tagtwo"), ("test2", " tagtwo,, tagthree "), ("test3", None)]:
         lc.call("testmeta-add-record", name)
         lc.call("testmeta-update-field", name, "tags", tags)
     got = lc.call("get-tests-tags")

@@ -1,7 +1,7 @@
 """api.scm's "dummy write and SERVERS" group: get-keys-write, start-server, kill-server.
 
 ``start-server`` and ``kill-server`` control server processes, not a db file:
-a server answers them itself (``server.Server.dispatch``, before the db
+a server answers them itself (``backend.server.server.Server.dispatch``, before the db
 thread), as it answers ``stop``. The handlers registered here are what runs
 where there is no server process (``LocalCaller``, ``--direct``): they refuse
 with ``bad_request`` saying so. The mapping (docs/api.md, "Servers"):

@@ -66,15 +66,15 @@ def testmeta_update_field(conn: sqlite3.Connection, ctx: CallContext, params: li
 @command("get-tests-tags", write=False)
 def get_tests_tags(conn: sqlite3.Connection, ctx: CallContext, params: list[Any]) -> Any:
     """[] -> map tag -> test names having it, most recently added row first
-    (Megatest's order). Tags are split on ``,``; empty parts are dropped, blanks
-    kept; a NULL tags value is no tags (Megatest raised)."""
+    (Megatest's order). Tags are split on ``,`` and trimmed; empty parts are
+    dropped; a NULL tags value is no tags (Megatest raised; bug B32)."""
     require_main(ctx, "get-tests-tags")
     arity(params, 0)
     tags: dict[str, list[str]] = {}
     for testname, text in conn.execute("SELECT testname, tags FROM test_meta ORDER BY id"):
         if not isinstance(text, str):
             continue
-        for tag in text.split(","):
+        for tag in (t.strip() for t in text.split(",")):
             if not tag:
                 continue
             names = tags.setdefault(tag, [])
