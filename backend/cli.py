@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", action="append", help="dbfname to serve (repeatable; default main.db)")
     p.add_argument("--servers-per-db", type=int, default=1)
     p.add_argument("--json", action="store_true", help="state changes as JSON lines")
+    p.add_argument("--metrics-port", type=int, default=None,
+                   help="serve Prometheus /metrics on this port (0: any free port, printed)")
+    p.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port (default loopback)")
     _add_settings_flags(p)
 
     p = sub.add_parser("list", help="every registration with state, load, age, touched, ping")
@@ -111,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deadline", type=float, default=None, help="seconds (default call-deadline)")
     p.add_argument("cmd")
     p.add_argument("params", nargs="*", metavar="PARAM", help="JSON if it parses, else a string")
+
+    from backend.ops import observe
+
+    observe.add_parsers(sub)
     return parser
 
 
@@ -144,7 +151,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.servers_per_db > settings.max_servers:
         raise CliError(f"--servers-per-db {args.servers_per_db} exceeds max-servers {settings.max_servers}")
     sup = Supervisor(area, settings, dbs, args.servers_per_db, json_lines=args.json)
-    return sup.run()
+    if args.metrics_port is None:
+        return sup.run()
+    if not 0 <= args.metrics_port < 65536:
+        raise CliError(f"--metrics-port {args.metrics_port} is not a port number")
+    from backend.ops.metrics import serve_metrics
+
+    try:
+        http, thread = serve_metrics(area, settings, args.metrics_host, args.metrics_port)
+    except OSError as exc:
+        raise CliError(f"cannot serve metrics on {args.metrics_host}:{args.metrics_port}: "
+                       f"{exc.strerror or exc}") from exc
+    print(f"metrics on http://{args.metrics_host}:{http.server_port}/metrics", flush=True)
+    try:
+        return sup.run()
+    finally:
+        http.shutdown()
+        http.server_close()
+        thread.join(5)
 
 
 def _scan_rows(area: Area, settings: Settings, dbfname: str | None) -> tuple[list[Any], list[registry.Problem]]:
@@ -250,7 +274,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     area = Area.open(args.area)
     dbfname = validate_dbfname(args.db)
     settings = load_settings(area.root)
-    res = start_server(area, dbfname, settings, force=True)
+    res = start_server(area, dbfname, settings, force=True, why="operator")
     if not res.started:
         raise CliError(f"not starting a server for {dbfname}: {res.reason}")
     if args.no_wait:
@@ -410,6 +434,12 @@ COMMANDS = {
 }
 
 
+def _observe_commands() -> dict[str, Any]:
+    from backend.ops.observe import COMMANDS as observe
+
+    return observe
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:
@@ -417,7 +447,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = ["bench", "--", *argv[1:]]
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        handler = COMMANDS.get(args.command) or _observe_commands()[args.command]
+        return handler(args)
     except BackendError as exc:
         print(f"backend: error: {exc}", file=sys.stderr)
         return EXIT_FAIL

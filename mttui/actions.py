@@ -1,31 +1,32 @@
-"""Key actions and palette commands of the monitor (a mixin of ``MonitorApp``).
+"""Key actions and palette commands of the monitor (the base class of ``MonitorApp``).
 
-Actions only decide and start a worker; results come back through the app's
-``on_worker_state_changed`` and end here in ``on_action_done``.
+Actions only decide and start a worker (or change what is shown); a worker's
+result comes back as a typed message from ``mttui.messages`` whose ``on_...``
+handler lives in ``mttui.app``. This module never imports the app: the few
+pipeline steps an action triggers are declared here as hooks the app fills in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterator
 
-from textual.app import SystemCommand
+from textual.app import App, SystemCommand
+from textual.message import Message
 from textual.widgets import Input
+from textual.worker import Worker
 
-from backend.client.control import StopResult
-from backend.client.launcher import LaunchResult
+from backend import registry
+from backend.area import Area
+from backend.config import Settings
+from backend.wire.connection import PingResult
 from mttui import model, tasks
+from mttui.messages import PingOneDone, StartDone, StopDone
 from mttui.screens.confirm import ConfirmScreen
 from mttui.screens.detail import DetailScreen
 from mttui.screens.help import HelpScreen
 from mttui.screens.startdb import StartDbScreen
-
-if TYPE_CHECKING:
-    from mttui.app import MonitorApp
-
-    _Base = MonitorApp
-else:
-    _Base = object
+from mttui.timing import step_interval
+from mttui.widgets.server_table import ServerTable
 
 WRITE_ACTIONS = {"stop_server", "start_server"}
 
@@ -44,7 +45,62 @@ PALETTE = (
 )
 
 
-class ActionsMixin(_Base):
+class ActionsMixin(App[None]):
+    # The monitor's state, set by MonitorApp.__init__; declared here so the
+    # actions (and the detail screen, through DetailSource) type-check against it.
+    area: Area
+    settings: Settings
+    pinger: model.Pinger
+    clock: model.Clock
+    probe: model.Probe
+    interval: float
+    read_only: bool
+    snapshot: model.Snapshot
+    pings: dict[str, PingResult]
+    history: model.History
+    rows: dict[str, model.Row]
+    filter_text: str
+    paused: bool
+    dirty: bool
+
+    # -- hooks: pipeline steps MonitorApp provides --------------------------------
+
+    def rescan(self) -> None:
+        raise NotImplementedError
+
+    def ping_round(self, force: bool = False) -> None:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        raise NotImplementedError
+
+    def set_interval_s(self, seconds: float) -> None:
+        raise NotImplementedError
+
+    # -- running blocking work ------------------------------------------------------
+
+    def run_task(self, task: Callable[[], Message], name: str, group: str) -> Worker[None]:
+        """Run ``task`` in a thread worker and post the message it returns to the app,
+        whose ``on_...`` handler then applies it on the UI thread."""
+
+        def run() -> None:
+            self.post_message(task())
+
+        return self.run_worker(run, thread=True, name=name, group=group)
+
+    # -- what the actions act on ----------------------------------------------------
+
+    @property
+    def table(self) -> ServerTable:
+        return self.query_one(ServerTable)
+
+    def selected_entry(self) -> registry.Entry | None:
+        key = self.table.cursor_key
+        row = self.rows.get(key) if key else None
+        return row.entry if row else None
+
+    # -- actions ----------------------------------------------------------------------
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in WRITE_ACTIONS and self.read_only:
             return False  # hidden from the footer and the palette, and not run
@@ -56,7 +112,7 @@ class ActionsMixin(_Base):
             if self.check_action(name, ()):
                 yield SystemCommand(title, help_text, self._runner(action))
 
-    def _runner(self, action: str) -> Any:
+    def _runner(self, action: str) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
             await self.run_action(action)
 
@@ -73,8 +129,8 @@ class ActionsMixin(_Base):
             self.notify("no server selected", severity="warning")
             return
         pinger, timeout = self.pinger, self.settings.ping_timeout
-        self.run_worker(lambda: tasks.ping_one(entry, pinger, timeout), thread=True,
-                        name="ping-one", group="actions")
+        self.run_task(lambda: PingOneDone(tasks.ping_one(entry, pinger, timeout)),
+                      name="ping-one", group="actions")
 
     def action_stop_server(self) -> None:
         if self.read_only:
@@ -88,8 +144,8 @@ class ActionsMixin(_Base):
         def answered(yes: bool | None) -> None:
             if yes:
                 self.notify(f"stopping {reg.host}:{reg.port} ({reg.dbfname}) ...", timeout=2)
-                self.run_worker(lambda: tasks.stop(self.area, self.settings, entry),
-                                thread=True, name="stop", group="actions")
+                self.run_task(lambda: StopDone(tasks.stop(self.area, self.settings, entry)),
+                              name="stop", group="actions")
 
         self.push_screen(
             ConfirmScreen(f"Stop server {reg.host}:{reg.port} ({reg.dbfname}, pid {reg.pid},"
@@ -113,34 +169,8 @@ class ActionsMixin(_Base):
 
     def _start(self, dbfname: str) -> None:
         self.notify(f"starting a server for {dbfname} ...", timeout=2)
-        self.run_worker(lambda: tasks.start(self.area, self.settings, dbfname),
-                        thread=True, name="start", group="actions")
-
-    def on_action_done(self, name: str | None, result: Any) -> None:
-        if name == "ping-one" and isinstance(result, tasks.PingOne):
-            p = result.result
-            if p.ok:
-                self.notify(f"{result.server}: {p.sstate}, load {p.sload}, "
-                            f"{p.rtt_ms or 0:.1f} ms", title="ping")
-            else:
-                self.notify(f"{result.server}: {p.error}", title="ping failed",
-                            severity="error")
-            if result.key in self.snapshot.by_name():
-                self.pings[result.key] = p
-                self.history.add(result.key, self.clock(), p)
-                self.dirty = True
-        elif name == "stop" and isinstance(result, StopResult):
-            severity = "information" if result.stopped else "error"
-            self.notify(f"{result.name}: {result.outcome}", title="stop", severity=severity)
-            self.rescan()
-        elif name == "start" and isinstance(result, tuple):
-            dbfname, launch = result
-            assert isinstance(launch, LaunchResult)
-            if launch.started:
-                self.notify(f"started a server for {dbfname} (pid {launch.pid})", title="start")
-            else:
-                self.notify(f"{dbfname}: {launch.reason}", title="not started",
-                            severity="warning")
+        self.run_task(lambda: StartDone(dbfname, tasks.start(self.area, self.settings, dbfname)),
+                      name="start", group="actions")
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -164,10 +194,7 @@ class ActionsMixin(_Base):
         self.flush()
 
     def action_interval(self, step: int) -> None:
-        from mttui.app import INTERVALS
-
-        near = min(range(len(INTERVALS)), key=lambda i: abs(INTERVALS[i] - self.interval))
-        new = INTERVALS[min(max(near + step, 0), len(INTERVALS) - 1)]
+        new = step_interval(self.interval, step)
         self.set_interval_s(new)
         self.notify(f"pinging every {new:g}s", timeout=1.5)
 
@@ -181,10 +208,7 @@ class ActionsMixin(_Base):
         if key is None:
             self.notify("no server selected", severity="warning")
             return
-        self.push_screen(DetailScreen(key))
+        self.push_screen(DetailScreen(key, self))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
-
-
-__all__ = ["ActionsMixin", "model"]

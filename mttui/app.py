@@ -1,21 +1,23 @@
 """The monitor app: wiring of watcher, workers, model and table.
 
 Data flow (one direction): watcher event -> ``RegistryChanged`` -> rescan
-worker -> ``Snapshot``; ping timer -> ping worker -> ``PingRound``. Results
-arrive in ``on_worker_state_changed`` (UI thread), are stored, and mark the
-view dirty; a 4 Hz timer redraws when dirty, so the screen is never redrawn
-more than 4 times a second however fast events come.
+worker -> ``SnapshotRead``; ping timer -> ping worker -> ``PingsDone``. Each
+result is a typed message with its own ``on_...`` handler here (UI thread); it
+is stored and marks the view dirty; a 4 Hz timer redraws when dirty, so the
+screen is never redrawn more than 4 times a second however fast events come.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import Worker, WorkerState
 
@@ -25,20 +27,13 @@ from backend.config import Settings
 from backend.wire.connection import ping as real_ping
 from mttui import model, tasks
 from mttui.actions import ActionsMixin
-from mttui.messages import RegistryChanged
+from mttui.messages import PingOneDone, PingsDone, RegistryChanged, SnapshotRead, StartDone, StopDone
+from mttui.timing import REDRAW_S, RESCAN_S, TICK_S
 from mttui.watch import Coalescer, RegistryWatcher
 from mttui.widgets.server_table import ServerTable
 
-REDRAW_S = 0.25  # at most 4 redraws a second
-RESCAN_S = 5.0  # periodic full rescan, a safety net for missed events (unchanged files are not parsed)
-# Ages and "touched" move with the clock; redrawing them every 2 s (like k9s and
-# a ping round) instead of every second halves the monitor's idle CPU, most of
-# which is DataTable re-rendering changed cells.
-TICK_S = 2.0
-INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
-
-class MonitorApp(ActionsMixin, App[None]):
+class MonitorApp(ActionsMixin):
     CSS_PATH = "app.tcss"
     TITLE = "mttui"
     BINDINGS = [
@@ -59,7 +54,7 @@ class MonitorApp(ActionsMixin, App[None]):
 
     def __init__(
         self, area: Area, settings: Settings, *, pinger: model.Pinger = real_ping,
-        clock: Callable[[], float] = time.time, probe: model.Probe | None = None,
+        clock: model.Clock = time.time, probe: model.Probe | None = None,
         poll: float | None = None, interval: float = 2.0, read_only: bool = False,
         label: str | None = None, watch: bool = True,
     ) -> None:
@@ -70,10 +65,10 @@ class MonitorApp(ActionsMixin, App[None]):
         self.interval, self.read_only = interval, read_only
         self.label = label or str(area.root)
         self.snapshot = model.Snapshot()
-        self.pings: dict[str, Any] = {}
+        self.pings = {}
         self.gone: dict[str, bool] = {}
         self.history = model.History()
-        self.rows: dict[str, model.Row] = {}
+        self.rows = {}
         self.filter_text = ""
         self.paused = False
         self.dirty = True
@@ -81,14 +76,17 @@ class MonitorApp(ActionsMixin, App[None]):
         self.ping_rounds = 0
         self.last_refresh_ms = 0.0
         self._last_flush = 0.0
-        self._flush_timer: Any = None
+        self._flush_timer: Timer | None = None
         self._summary_text = ""
         self._reported: set[str] = set()
         self._cache = registry.ScanCache()
+        # Single flight: a worker is running (until its result message is handled),
+        # and whether to run once more then.
+        self._rescanning = self._pinging = False
         self._rescan_again = self._ping_again = False
         self._coalescer = Coalescer(lambda: self.post_message(RegistryChanged()))
         self.watcher = RegistryWatcher(area.root, self._coalescer, poll) if watch else None
-        self._ping_timer: Any = None
+        self._ping_timer: Timer | None = None
 
     # -- layout and lifecycle -------------------------------------------------
 
@@ -132,51 +130,76 @@ class MonitorApp(ActionsMixin, App[None]):
     def rescan(self) -> None:
         """Start a re-read unless one is running (then it runs once more after)."""
         self._coalescer.taken()
-        if self._busy("rescan"):
+        if self._rescanning:
             self._rescan_again = True
             return
-        self.run_worker(self._read, thread=True, name="rescan", group="rescan")
+        self._rescanning = True
+        self.run_task(self._read, name="rescan", group="rescan")
 
-    def _read(self) -> model.Snapshot:
+    def _read(self) -> SnapshotRead:
         if self.watcher is not None and self.watcher.retarget():
             self._coalescer()  # .servinfo just appeared: files may predate the watch
-        return tasks.read_snapshot(self.area.servinfo_dir, self._cache, self.probe)
+        return SnapshotRead(tasks.read_snapshot(self.area.servinfo_dir, self._cache, self.probe))
 
     def ping_round(self, force: bool = False) -> None:
         if (self.paused and not force) or not self.snapshot.entries:
             return
-        if self._busy("pings"):
+        if self._pinging:
             self._ping_again = force or self._ping_again
             return
+        self._pinging = True
         entries, timeout = self.snapshot.entries, self.settings.ping_timeout
-        self.run_worker(
-            lambda: tasks.ping_all(entries, self.pinger, timeout, self.probe, self.clock),
-            thread=True, name="pings", group="pings",
+        self.run_task(
+            lambda: PingsDone(tasks.ping_all(entries, self.pinger, timeout, self.probe, self.clock)),
+            name="pings", group="pings",
         )
 
-    def _busy(self, name: str) -> bool:
-        return any(w.name == name and not w.is_finished for w in self.workers)
-
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Results arrive as messages (below); this only reports a worker that
+        # raised (which, by Textual's exit_on_error default, then ends the app).
         worker = event.worker
         if worker.state == WorkerState.ERROR:
             self.notify(f"{worker.name} failed: {worker.error}", severity="error")
-        if not worker.is_finished:
-            return
-        if worker.name == "rescan":
-            if worker.state == WorkerState.SUCCESS:
-                self.apply_snapshot(worker.result)
-            if self._rescan_again:
-                self._rescan_again = False
-                self.rescan()
-        elif worker.name == "pings":
-            if worker.state == WorkerState.SUCCESS:
-                self.apply_pings(worker.result)
-            if self._ping_again:
-                self._ping_again = False
-                self.ping_round(force=True)
-        elif worker.state == WorkerState.SUCCESS:
-            self.on_action_done(worker.name, worker.result)
+
+    def on_snapshot_read(self, message: SnapshotRead) -> None:
+        self._rescanning = False
+        self.apply_snapshot(message.snapshot)
+        if self._rescan_again:
+            self._rescan_again = False
+            self.rescan()
+
+    def on_pings_done(self, message: PingsDone) -> None:
+        self._pinging = False
+        self.apply_pings(message.result)
+        if self._ping_again:
+            self._ping_again = False
+            self.ping_round(force=True)
+
+    def on_ping_one_done(self, message: PingOneDone) -> None:
+        one = message.result
+        p = one.result
+        if p.ok:
+            self.notify(f"{one.server}: {p.sstate}, load {p.sload}, "
+                        f"{p.rtt_ms or 0:.1f} ms", title="ping")
+        else:
+            self.notify(f"{one.server}: {p.error}", title="ping failed", severity="error")
+        if one.key in self.snapshot.by_name():
+            self.pings[one.key] = p
+            self.history.add(one.key, self.clock(), p)
+            self.dirty = True
+
+    def on_stop_done(self, message: StopDone) -> None:
+        result = message.result
+        severity: SeverityLevel = "information" if result.stopped else "error"
+        self.notify(f"{result.name}: {result.outcome}", title="stop", severity=severity)
+        self.rescan()
+
+    def on_start_done(self, message: StartDone) -> None:
+        dbfname, launch = message.dbfname, message.launch
+        if launch.started:
+            self.notify(f"started a server for {dbfname} (pid {launch.pid})", title="start")
+        else:
+            self.notify(f"{dbfname}: {launch.reason}", title="not started", severity="warning")
 
     def apply_snapshot(self, snap: model.Snapshot) -> None:
         if snap.error:
@@ -294,15 +317,6 @@ class MonitorApp(ActionsMixin, App[None]):
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield from self.palette_commands()
-
-    @property
-    def table(self) -> ServerTable:
-        return self.query_one(ServerTable)
-
-    def selected_entry(self) -> registry.Entry | None:
-        key = self.table.cursor_key
-        row = self.rows.get(key) if key else None
-        return row.entry if row else None
 
     def set_interval_s(self, seconds: float) -> None:
         self.interval = seconds

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -11,6 +12,16 @@ import psutil
 from backend import procs, registry
 
 TAIL_BYTES = 32768
+
+
+@dataclass(frozen=True)
+class DetailData:
+    """What the detail screen shows besides the live ping data, gathered off the UI thread."""
+
+    registration: list[str]
+    process: list[str]
+    log_name: str
+    log: list[str]
 
 
 def proc_info(reg: registry.Registration) -> list[str]:

@@ -1,13 +1,26 @@
-"""Messages posted to the app from other threads.
+"""Messages the monitor's threads post to the UI thread.
 
-They carry no payload: a message only says "look again"; the data itself is
-read by a worker and handed over as an immutable snapshot. That makes any two
-pending messages interchangeable, so the queue keeps at most one of each.
+Two kinds:
+
+- *Look again* (``RegistryChanged``): no payload. The data is read by a
+  worker and handed over as an immutable snapshot, so two pending ones are
+  interchangeable and the queue keeps at most one (``can_replace``).
+- *Results* (the dataclasses below): a thread worker posts one as its last
+  step, carrying its frozen result. Each has its own ``on_<name>`` handler, so a
+  result is routed by its type, never by a worker's name.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from textual.message import Message
+
+from backend.client.control import StopResult
+from backend.client.launcher import LaunchResult
+from mttui.facts import DetailData
+from mttui.model import Snapshot
+from mttui.tasks import PingOne, PingRound
 
 
 class RegistryChanged(Message):
@@ -17,8 +30,48 @@ class RegistryChanged(Message):
         return isinstance(message, RegistryChanged)
 
 
-class WatchFallback(Message):
-    """The observer had to fall back to polling (e.g. inotify limits)."""
+# Plain (not frozen) dataclasses: Message.__init__, run from __post_init__,
+# sets attributes of its own. The payloads themselves are immutable.
 
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, WatchFallback)
+
+@dataclass
+class SnapshotRead(Message):
+    """The rescan worker read ``.servinfo/``."""
+
+    snapshot: Snapshot
+
+
+@dataclass
+class PingsDone(Message):
+    """The background ping worker pinged every registration once."""
+
+    result: PingRound
+
+
+@dataclass
+class PingOneDone(Message):
+    """``p``: one server was pinged on request."""
+
+    result: PingOne
+
+
+@dataclass
+class StopDone(Message):
+    """``s``: a stop request finished (stopped or not)."""
+
+    result: StopResult
+
+
+@dataclass
+class StartDone(Message):
+    """``n``: a start request for ``dbfname`` finished (started or declined)."""
+
+    dbfname: str
+    launch: LaunchResult
+
+
+@dataclass
+class DetailGathered(Message, bubble=False):
+    """The detail screen's facts (None: the registration is gone); for that screen only."""
+
+    data: DetailData | None

@@ -80,6 +80,8 @@ class Row:
     state: str  # one of backend.client.status's states
     remote: bool
     cells: tuple[str, ...]  # plain text per COLUMNS entry
+    # One sort key per column, of that column's own type (str, int, float, tuples):
+    # only values of one column are ever compared, which no single type says.
     sort_values: tuple[Any, ...]
 
     @property

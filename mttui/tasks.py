@@ -81,5 +81,5 @@ def stop(area: Area, settings: Settings, entry: registry.Entry) -> StopResult:
     return stop_server(area, settings, entry, timeout=15.0)
 
 
-def start(area: Area, settings: Settings, dbfname: str) -> tuple[str, LaunchResult]:
-    return dbfname, start_server(area, dbfname, settings, force=True)
+def start(area: Area, settings: Settings, dbfname: str) -> LaunchResult:
+    return start_server(area, dbfname, settings, force=True)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from backend import procs, registry
+from backend import events, procs, registry
 from backend.area import Area, validate_dbfname
 from backend.client import standby
 from backend.config import Settings
@@ -114,12 +114,13 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def start_server(
-    area: Area, dbfname: str, settings: Settings, *, force: bool = False
+    area: Area, dbfname: str, settings: Settings, *, force: bool = False, why: str = "client"
 ) -> LaunchResult:
     """Start one detached server for ``dbfname`` unless a throttle says no.
 
     ``force`` skips only the time throttle (an operator's explicit start), never
-    the load, process-count or max-servers limits.
+    the load, process-count or max-servers limits. ``why`` goes into the
+    ``start_requested`` event (client, scale-out, operator, restart).
     """
     validate_dbfname(dbfname)
     area.ensure_dirs()
@@ -133,12 +134,14 @@ def start_server(
             return LaunchResult(False, reason=reason)
         pid = _spawn(area, dbfname, settings)
         _write_lease(fd, now, pid)
+    events.record_event(area, events.START_REQUESTED, dbfname=dbfname, pid=pid, why=why,
+                        requester_pid=os.getpid())
     return LaunchResult(True, pid=pid, reason="started")
 
 
 def scale_out(area: Area, dbfname: str, settings: Settings) -> str:
     """A server's request for one more server of its db (``server.ScaleOut``): what came of it."""
-    return start_server(area, dbfname, settings).reason
+    return start_server(area, dbfname, settings, why="scale-out").reason
 
 
 def _spawn(area: Area, dbfname: str, settings: Settings) -> int:

@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from backend import procs, registry
+from backend import events, procs, registry
 from backend.area import Area
 from backend.config import Settings
 
@@ -111,6 +111,12 @@ class Supervisor:
         proc.start()
         slot.proc = proc
         self._emit(slot, STARTING, pid=proc.pid)
+        if slot.failures:
+            events.record_event(self.area, events.RESTARTED, dbfname=slot.dbfname, pid=proc.pid,
+                                slot=slot.label, failures=slot.failures)
+        else:
+            events.record_event(self.area, events.START_REQUESTED, dbfname=slot.dbfname,
+                                pid=proc.pid, why="supervisor", slot=slot.label)
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self._stop_reason = signal.Signals(signum).name
@@ -168,7 +174,14 @@ class Supervisor:
             self._emit(slot, EXITED, code=code, reason="declined: enough servers or wrong host")
             return
         slot.failures += 1
+        pid = slot.proc.pid if slot.proc is not None else None
+        events.record_event(
+            self.area, events.CRASHED, dbfname=slot.dbfname, pid=pid, slot=slot.label, code=code,
+            last_log_line=last_log_line(self.area.log_path(slot.dbfname, pid)) if pid else "",
+        )
         if slot.failures >= MAX_QUICK_FAILURES:
+            events.record_event(self.area, events.FATAL, dbfname=slot.dbfname, slot=slot.label,
+                                failures=slot.failures)
             self._emit(slot, FATAL, code=code, failures=slot.failures)
             return
         delay = min(0.5 * 2 ** (slot.failures - 1), BACKOFF_MAX)
@@ -182,6 +195,10 @@ class Supervisor:
         for entry in registry.scan(self.area.servinfo_dir).entries:
             if entry.registration.pid == pid and procs.is_this_host(entry.registration):
                 if registry.remove_dead(entry):
+                    events.record_event(
+                        self.area, events.MARKED_DEAD, dbfname=entry.registration.dbfname,
+                        name=entry.name, pid=pid, by="supervisor",
+                    )
                     print(f"{datetime.now().isoformat(timespec='seconds')} removed {entry.name} "
                           f"left by crashed pid {pid}", file=self.out, flush=True)
 
@@ -207,3 +224,20 @@ class Supervisor:
                 self._emit(slot, EXITED, code="killed")
             else:
                 self._emit(slot, EXITED, code=slot.proc.exitcode)
+
+
+def last_log_line(path: Path) -> str:
+    """The last non-empty line of a server log (what a crash event quotes), or ""."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    try:
+        size = os.fstat(fd).st_size
+        tail = os.pread(fd, 4096, max(size - 4096, 0))
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+    lines = [ln for ln in tail.decode("utf-8", "replace").splitlines() if ln.strip()]
+    return lines[-1][:500] if lines else ""

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from backend.db.store import Call, Outcome, Store
+from backend.server.counters import DbCounters
 
 log = logging.getLogger("backend.server")
 
@@ -25,7 +26,8 @@ _STOP = object()
 
 class DbWorker:
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, open_store: Callable[[], Store], max_batch: int = 256
+        self, loop: asyncio.AbstractEventLoop, open_store: Callable[[], Store], max_batch: int = 256,
+        *, counters: DbCounters | None = None,
     ) -> None:
         self._loop = loop
         self._open_store = open_store
@@ -35,6 +37,7 @@ class DbWorker:
         self._opened = threading.Event()
         self._open_error: BaseException | None = None
         self.journal_mode = ""
+        self.counters = counters or DbCounters()
 
     def start(self) -> None:
         """Start the thread and wait until the store is open (raises its error)."""
@@ -86,6 +89,7 @@ class DbWorker:
             store.close()
 
     def _run(self, store: Store, batch: list[tuple[Call, asyncio.Future[Outcome]]]) -> None:
+        self.counters.count_batch(len(batch))
         try:
             outcomes = store.run([call for call, _ in batch])
         except Exception:

@@ -30,13 +30,14 @@ from typing import Any
 
 import psutil
 
-from backend import procs, registry, rules, states
+from backend import events, procs, registry, rules, states
 from backend.area import Area, dbfname_for_run_id
 from backend.config import Settings
 from backend.db import api
 from backend.db.commands.servers import SERVER_COMMANDS
 from backend.db.store import Call, Outcome, Store
 from backend.errors import BackendError, CommandError, ConfigError, RegistryError
+from backend.server.counters import INVALID_REQUEST, Counters
 from backend.server.dbworker import DbWorker
 from backend.server.session import Session
 from backend.wire import protocol
@@ -81,6 +82,7 @@ class Server:
         self._db: DbWorker | None = None
         self._more_requested_at = 0.0
         self._emfile_logged_at = -1e9
+        self.counters = Counters(sorted(api.COMMANDS))
 
     # -- public --------------------------------------------------------------
 
@@ -99,6 +101,17 @@ class Server:
         if not self.inflight:
             self._drained.set()
 
+    def stats(self) -> dict[str, Any]:
+        """The ``stats`` answer: counters plus who we are (``backend/stats.py``)."""
+        identity = {
+            "server_id": self.server_id, "dbfname": self.dbfname, "pid": self.pid,
+            "host": self.host, "port": self.port, "hostname": procs.this_hostname(),
+            "state": self.state, "started": self.started,
+        }
+        return self.counters.snapshot(
+            identity, self.inflight, self.area.db_path(self.dbfname), time.time()
+        )
+
     async def run(self) -> int:
         """The whole life of the server; returns the process exit code."""
         loop = asyncio.get_running_loop()
@@ -111,6 +124,8 @@ class Server:
         declined = await self._startup_scan()
         if declined:
             log.info("%s", declined)
+            events.record_event(self.area, events.DECLINED, dbfname=self.dbfname, pid=self.pid,
+                                why=declined)
             return EXIT_DECLINED
         listener = await asyncio.start_server(
             self._on_connection, self.settings.host, self.settings.port or 0,
@@ -118,7 +133,7 @@ class Server:
         )
         self.port = listener.sockets[0].getsockname()[1]
         try:
-            self._db = DbWorker(loop, self._open_store)
+            self._db = DbWorker(loop, self._open_store, counters=self.counters.db)
             await loop.run_in_executor(None, self._db.start)
             log.info("Creating servinfo file for %s", self.dbfname)
             self.reg_path = registry.publish(self.area.servinfo_dir, self._registration())
@@ -131,6 +146,10 @@ class Server:
                 "Starting on host %s, serving %s on %s:%d as %s (journal %s)",
                 procs.this_hostname(), self.dbfname, self.host, self.port, self.server_id,
                 self._db.journal_mode,
+            )
+            events.record_event(
+                self.area, events.STARTED, dbfname=self.dbfname, pid=self.pid,
+                server=f"{self.host}:{self.port}", server_id=self.server_id,
             )
             await self._keep_running()
             return await self._shutdown(listener, EXIT_OK)
@@ -205,6 +224,10 @@ class Server:
         for entry in dead:  # all of them: Megatest stopped after the first (P3)
             if registry.remove_dead(entry):
                 log.info("removed dead registration %s", entry.name)
+                events.record_event(
+                    self.area, events.MARKED_DEAD, dbfname=self.dbfname, name=entry.name,
+                    pid=entry.registration.pid, by="server start-up scan", remover_pid=self.pid,
+                )
         if not good:
             hold = procs.foreign_hold(
                 [e for e, r in zip(entries, results, strict=True)
@@ -364,6 +387,11 @@ class Server:
         if self.reg_path is not None and registry.remove_if_owned(self.reg_path, self.server_id):
             log.info("removed %s", self.reg_path.name)
         log.info("Exiting now (%s).", self.exit_reason or "error")
+        events.record_event(
+            self.area, events.RETIRED, dbfname=self.dbfname, pid=self.pid,
+            server=f"{self.host}:{self.port}", server_id=self.server_id,
+            why=retire_why(self.exit_reason), detail=self.exit_reason or "error", code=code,
+        )
         return code
 
     # -- connections ------------------------------------------------------------------
@@ -373,17 +401,33 @@ class Server:
     ) -> None:
         session = Session(self, reader, writer)
         self._sessions.add(session)
+        self.counters.count_connection()
         try:
             await session.serve()
         finally:
             self._sessions.discard(session)
+            self.counters.connection_closed()
 
     def dispatch(self, session: Session, obj: Any) -> list[Any] | asyncio.Future[list[Any]]:
-        """One decoded request -> a response (now) or a future response."""
+        """One decoded request -> a response (now) or a future response.
+
+        Every answered request is counted once: here when the answer is
+        immediate, in ``_respond_later`` when the db thread gives it."""
+        t0 = time.perf_counter()
         try:
             req = protocol.parse_request(obj)
         except CommandError as exc:
-            return protocol.error_wire(exc.code, exc.message, self.meta())
+            answer = protocol.error_wire(exc.code, exc.message, self.meta())
+            self.counters.count_request(INVALID_REQUEST, answer, time.perf_counter() - t0)
+            return answer
+        result = self._answer(session, req, t0)
+        if type(result) is list:
+            self.counters.count_request(req.cmd, result, time.perf_counter() - t0)
+        return result
+
+    def _answer(
+        self, session: Session, req: protocol.Request, t0: float
+    ) -> list[Any] | asyncio.Future[list[Any]]:
         if req.cmd == "ping":
             return [
                 protocol.OK, None, self.server_id,
@@ -395,12 +439,16 @@ class Server:
         if not session.authenticated:
             token = req.meta.get("auth") if req.meta else None
             if not protocol.check_auth(self.key, self.server_id, session.nonce, token):
+                self.counters.count_auth_failure()
                 return protocol.error_wire("unauthorized", "", self.meta())
             session.authenticate()
         if req.cmd == "auth":
             # Authenticate only: lets a client whose first real request is
             # larger than the pre-authentication frame cap send it next.
             return [protocol.OK, None, True, self.meta()]
+        if req.cmd == "stats":
+            # Before the state check: a draining server's counters are worth reading.
+            return [protocol.OK, None, self.stats(), self.meta()]
         if self.state != states.RUNNING:
             return protocol.error_wire("shutting_down", f"server is {self.state}", self.meta())
         if req.cmd == "stop":
@@ -431,7 +479,7 @@ class Server:
         self.inflight += 1
         fut = self._db.submit(Call(command, ctx, req.params, idem))
         status = protocol.LOADED if loaded else protocol.OK
-        return _respond_later(self, fut, status)
+        return _respond_later(self, fut, status, req.cmd, t0)
 
     def _server_command(self, req: protocol.Request) -> list[Any]:
         """api.scm's kill-server and start-server (see db/commands/servers.py)."""
@@ -457,7 +505,7 @@ class Server:
 
 
 def _respond_later(
-    server: Server, fut: asyncio.Future[Outcome], status: str
+    server: Server, fut: asyncio.Future[Outcome], status: str, cmd: str, t0: float
 ) -> asyncio.Future[list[Any]]:
     loop = asyncio.get_running_loop()
     out: asyncio.Future[list[Any]] = loop.create_future()
@@ -466,13 +514,26 @@ def _respond_later(
         server.call_finished()
         ok, value = f.result()
         if ok:
-            out.set_result([status, None, value, server.meta()])
+            answer = [status, None, value, server.meta()]
         else:
             code, message = value
-            out.set_result(protocol.error_wire(code, message, server.meta()))
+            answer = protocol.error_wire(code, message, server.meta())
+        server.counters.count_request(cmd, answer, time.perf_counter() - t0)
+        out.set_result(answer)
 
     fut.add_done_callback(done)
     return out
+
+
+_WHY = {
+    "SIGTERM": "signal", "SIGINT": "signal", "stop command": "stop", "idle timeout": "idle",
+    "rank": "rank", "registration file gone": "file gone", "registration file replaced": "file replaced",
+}
+
+
+def retire_why(exit_reason: str) -> str:
+    """The event's short ``why`` for a server's exit reason (docs/observability.md)."""
+    return _WHY.get(exit_reason, "error")
 
 
 def _out_of_resources(path: Path) -> bool:

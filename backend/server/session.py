@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from backend.config import Settings
 from backend.errors import ProtocolError
+from backend.server.counters import Counters
 from backend.wire import protocol
 
 log = logging.getLogger("backend.server")
@@ -35,6 +36,8 @@ class SessionHost(Protocol):
     def dispatch(self, session: Session, obj: Any) -> list[Any] | asyncio.Future[list[Any]]: ...
 
     def meta(self) -> dict[str, Any]: ...
+
+    counters: Counters
 
 
 class Session:
@@ -66,6 +69,7 @@ class Session:
                     obj = self.decoder.next()
                 except ProtocolError as exc:
                     log.info("closing connection: %s", exc)
+                    self.server.counters.count_refused()
                     return
                 if obj is not None:
                     frame_started = time.monotonic() if self.decoder.pending else 0.0
@@ -89,6 +93,7 @@ class Session:
                     timeout: float | None = frame_started + deadline - time.monotonic()
                     if timeout is not None and timeout <= 0:
                         log.info("closing connection: frame not complete within %gs", deadline)
+                        self.server.counters.count_refused()
                         return
                 else:
                     timeout = None
@@ -101,12 +106,14 @@ class Session:
                         data = await asyncio.wait_for(self.reader.read(262144), timeout)
                     except TimeoutError:
                         log.info("closing connection: frame not complete within %gs", deadline)
+                        self.server.counters.count_refused()
                         return
                 if not data:
                     await self._wait_flushed()
                     return
                 if not self.decoder.pending:
                     frame_started = time.monotonic()
+                self.server.counters.bytes_in += len(data)
                 self.decoder.feed(data)
         except (ConnectionError, OSError):
             return
@@ -151,6 +158,7 @@ class Session:
                 )
             )
         if not self.writer.is_closing():
+            self.server.counters.bytes_out += len(data)
             self.writer.write(data)
 
     async def _wait_flushed(self) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Protocol
 
 from rich.markup import escape
 from textual import work
@@ -13,21 +13,30 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Sparkline, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import get_current_worker
 
+from backend.area import Area
 from mttui import facts
-from mttui.model import Row
+from mttui.facts import DetailData
+from mttui.messages import DetailGathered
+from mttui.model import History, Probe, Row
 
-if TYPE_CHECKING:
-    from mttui.app import MonitorApp
 
+class DetailSource(Protocol):
+    """What the screen reads of the monitor (the app is one): the screen takes
+    it in its constructor instead of reaching back into the app's class."""
 
-@dataclass(frozen=True)
-class DetailData:
-    registration: list[str]
-    process: list[str]
-    log_name: str
-    log: list[str]
+    @property
+    def rows(self) -> Mapping[str, Row]: ...
+
+    @property
+    def history(self) -> History: ...
+
+    @property
+    def area(self) -> Area: ...
+
+    @property
+    def probe(self) -> Probe: ...
 
 
 class DetailScreen(Screen[None]):
@@ -37,13 +46,10 @@ class DetailScreen(Screen[None]):
     ]
     REFRESH_S = 1.0
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, monitor: DetailSource) -> None:
         super().__init__()
         self.key = key
-
-    @property
-    def monitor(self) -> MonitorApp:
-        return self.app  # type: ignore[return-value]
+        self.monitor = monitor
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -93,7 +99,14 @@ class DetailScreen(Screen[None]):
         self.query_one("#detail-pings", Static).update("\n".join(lines))
 
     @work(thread=True, exclusive=True, group="detail")
-    def gather(self) -> DetailData | None:
+    def gather(self) -> None:
+        data = self._gather()
+        # exclusive=True cancels the previous gather, but a thread runs to its
+        # end: a cancelled one must not post its older facts over newer ones.
+        if not get_current_worker().is_cancelled:
+            self.post_message(DetailGathered(data))
+
+    def _gather(self) -> DetailData | None:
         row = self.row()
         if row is None:
             return None
@@ -107,13 +120,9 @@ class DetailScreen(Screen[None]):
             facts.log_tail(log_path, 200, label=log_name),
         )
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if worker.group != "detail":
-            return
-        event.stop()
-        if worker.state == WorkerState.SUCCESS and isinstance(worker.result, DetailData):
-            self.show_data(worker.result)
+    def on_detail_gathered(self, message: DetailGathered) -> None:
+        if message.data is not None:
+            self.show_data(message.data)
 
     def show_data(self, data: DetailData) -> None:
         reg = "\n".join(escape(x) for x in data.registration)

@@ -8,7 +8,7 @@ It never calls ``clear()`` (that would lose the cursor and the scroll offset).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar, cast
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -24,6 +24,7 @@ from textual.widgets.data_table import ColumnKey
 from mttui.model import COLUMN_KEYS, COLUMNS, STATE_COLOURS, Row
 
 STATE_COL = COLUMN_KEYS.index("state")
+T = TypeVar("T")
 
 
 def state_text(row: Row) -> Text:
@@ -38,10 +39,10 @@ class ServerTable(DataTable[str | Text]):
 
     _frame_styles: dict[str, object] | None = None  # see render_lines
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         # before DataTable.__init__, whose reactives already call _clear_caches
         self._fast_cells: LRUCache[tuple[object, ...], list[list[Segment]]] = LRUCache(2048)
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
+        super().__init__(cursor_type="row", zebra_stripes=True, id=id, classes=classes)
         self._cells: dict[str, tuple[str, ...]] = {}
         self._order: list[str] = []
         self.sort_column = "server"
@@ -87,7 +88,7 @@ class ServerTable(DataTable[str | Text]):
             for row in rows:
                 old = self._cells.get(row.key)
                 if old is None:
-                    self.add_row(*self._render(row), key=row.key)
+                    self.add_row(*self._row_cells(row), key=row.key)
                 elif old != row.cells:
                     for i, (a, b) in enumerate(zip(old, row.cells, strict=True)):
                         if a != b:
@@ -114,7 +115,8 @@ class ServerTable(DataTable[str | Text]):
         if index != self.cursor_row:
             self.move_cursor(row=index, animate=False)
 
-    def _render(self, row: Row) -> list[str | Text]:
+    def _row_cells(self, row: Row) -> list[str | Text]:
+        # Not ``_render``: that name is Widget's own (render to a Visual).
         # Text, not str: DataTable parses every str cell as markup on each render,
         # and any update_cell invalidates every visible cell (its cache key holds
         # a table-wide update count), so this is paid on every refresh.
@@ -160,7 +162,10 @@ class ServerTable(DataTable[str | Text]):
         row = self.rows.get(row_key)
         if row is None or row.height != 1:
             return None
-        value = self._data[row_key].get(self._column_locations.get_key(column_index))
+        column_key = self._column_locations.get_key(column_index)
+        if column_key is None:
+            return None
+        value = self._data[row_key].get(column_key)
         if not isinstance(value, Text) or value._spans:
             return None
         plain = value.plain
@@ -229,29 +234,26 @@ class ServerTable(DataTable[str | Text]):
         finally:
             self._frame_styles = None
 
-    def _per_frame(self, key: str, compute: Callable[[], Any]) -> Any:
+    def _per_frame(self, key: str, compute: Callable[[], T]) -> T:
         """``compute()``, once per frame inside render_lines; every time outside it."""
         memo = self._frame_styles
         if memo is None:
             return compute()
         if key not in memo:
             memo[key] = compute()
-        return memo[key]
+        # Each key is stored by one call site only, whose compute returns T.
+        return cast(T, memo[key])
 
     @property
     def rich_style(self) -> Style:
-        return self._per_frame("rich_style", lambda: super(ServerTable, self).rich_style)  # type: ignore[no-any-return]
+        return self._per_frame("rich_style", lambda: super(ServerTable, self).rich_style)
 
     @property
     def background_colors(self) -> tuple[Color, Color]:
-        return self._per_frame(  # type: ignore[no-any-return]
-            "background_colors", lambda: super(ServerTable, self).background_colors
-        )
+        return self._per_frame("background_colors", lambda: super(ServerTable, self).background_colors)
 
     def _get_row_style(self, row_index: int, base_style: Style) -> Style:
         if row_index < self.fixed_rows or not self.zebra_stripes:
             return super()._get_row_style(row_index, base_style)  # also the header (-1)
         component = "datatable--odd-row" if row_index % 2 else "datatable--even-row"
-        return self._per_frame(  # type: ignore[no-any-return]
-            component, lambda: self.get_component_styles(component).rich_style
-        )
+        return self._per_frame(component, lambda: self.get_component_styles(component).rich_style)
