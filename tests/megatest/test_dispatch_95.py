@@ -156,5 +156,13 @@ def test_every_dispatch_name_answers(area: Path) -> None:
         assert answers["ping"] in live
         assert answers["kill-server"] is True
         assert answers["sdb-qry"] == answers["synchash-get"] == "unsupported"
+        # main.db's server reads the tests of run 1 from 1.db, served by another
+        # process at the same time (read-only connections, WAL).
+        assert {"testname": "foo", "item_path": "", "run_duration": 0} in answers[
+            "get-test-times"]
+        assert {r["testname"] for r in answers["get-tests-for-runs-mindata"]} >= {"foo", "bar"}
+        assert any(r["runname"] == "r1" for r in answers["get-run-stats"])
+        assert answers["general-call"] is True
+        assert c.call("get-test-id", "baz", "", run_id=R) is not None
         # kill-server stopped main.db's server; the next call starts another.
         assert c.call("get-run-status", R) == "JUSTFINE"
