@@ -157,8 +157,10 @@ def test_all_rmt(area: Path) -> None:
         # all-rmt.scm L97-98: set-run-status 1 "NOTFINE" msg; update-run-event_time 1
         assert c.call("set-run-status", 1, "NOTFINE", "A message") is True
         assert c.call("update-run-event_time", 1) is True
-        # all-rmt.scm L105-114: get-runs-by-patt with last-update 0 -> at least one
-        # row; with now + 100 -> none. (Ours: [runpatt, targpatt, offset, limit,
-        # last_update], the keys implied by the area, docs/api.md.)
-        assert len(c.call("get-runs-by-patt", "%", "%/%", None, None, 0)) >= 1
-        assert c.call("get-runs-by-patt", "%", "%/%", None, None, time.time() + 100) == []
+        # all-rmt.scm L105-114: get-runs-by-patt ("SYSTEM" "RELEASE") "%" "%/%" #f #f #f
+        # last-update: with 0 a vector with at least one row; with now + 100 none.
+        got = c.call("get-runs-by-patt", ["SYSTEM", "RELEASE"], "%", "%/%", None, None, None, 0)
+        assert len(got["rows"]) >= 1
+        got = c.call("get-runs-by-patt", ["SYSTEM", "RELEASE"], "%", "%/%", None, None, None,
+                     time.time() + 100)
+        assert got["rows"] == []

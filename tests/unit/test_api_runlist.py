@@ -83,3 +83,22 @@ def test_simple_get_runs(lc: LocalCaller, runs: list[int]) -> None:
     assert set(got[0]) == {"target", "id", "runname", "state", "status", "owner", "event_time"}
     assert [r["id"] for r in lc.call("simple-get-runs", "r3")] == [r3]
     refused(lc, "simple-get-runs", "%", 10, 0, 7)
+
+
+def test_get_runs_by_patt_in_megatest_form(lc: LocalCaller, runs: list[int],
+                                           tmp_path: Path) -> None:
+    r1, r2, r3, _ = runs
+    keys = ["SYSTEM", "RELEASE"]
+    got = lc.call("get-runs-by-patt", keys, "%", "%/%", None, None, None, 0)
+    assert got["header"] == [*keys, "id", "runname", "state", "status", "owner", "event_time"]
+    assert [r["id"] for r in got["rows"]] == [r1, r2, r3]  # oldest first, deleted left out
+    assert [r["id"] for r in lc.call("get-runs-by-patt", keys, "r%", "ubuntu")["rows"]] == []
+    assert [r["id"] for r in lc.call("get-runs-by-patt", keys, "r%", "ubuntu/v1")["rows"]] == [
+        r1, r2]
+    got = lc.call("get-runs-by-patt", ["RELEASE"], "r2", None, 0, 1, ["runname", "status"])
+    assert got == {"header": ["RELEASE", "runname", "status"],
+                   "rows": [{"RELEASE": "v1", "runname": "r2", "status": "n/a"}]}
+    assert lc.call("get-runs-by-patt", keys, "%", "%/%", None, None, None, 2e9)["rows"] == []
+    refused(lc, "get-runs-by-patt", ["NOPE"], "%")
+    refused(lc, "get-runs-by-patt", keys, "%", None, None, None, ["id; drop"])
+    refused(lc, "get-runs-by-patt", keys, 5)
