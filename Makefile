@@ -33,6 +33,8 @@ screenshots: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,screenshots]'
 	$(BIN)/python screenshots/make_screenshots.py
 
+# The Redis rows need redis-server on PATH (apt-get install redis-server); without
+# it they are skipped with a note. Installing system packages is left to the user.
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/backend bench --write-docs

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import loadgen, report
+from bench import loadgen, redis_peer, report
 from bench.targets import Target, proc_cpu_seconds, start_baseline, start_ours
 
 Result = dict[str, Any]
@@ -32,25 +33,52 @@ def _measure(target: Target, run: Callable[[], tuple[int, float]]) -> dict[str, 
     return {"rps": n / elapsed, "requests": n, "cpu_us_per_req": cpu * 1e6 / max(n, 1)}
 
 
-def _side_by_side(
-    name: str, ours: Target, base: Target, make_ours: loadgen.MakeRequest,
-    make_base: loadgen.MakeRequest, conns: int, reps: int, duration: float,
+def _drive_msgpack(
+    target: Target, make: loadgen.MakeRequest, conns: int, duration: float
+) -> Callable[[], tuple[int, float]]:
+    def drive() -> tuple[int, float]:
+        if conns == 1:
+            return loadgen.sequential(target, make, duration)
+        return loadgen.concurrent(target, make, conns, duration)
+
+    return drive
+
+
+def _drive_resp(
+    target: Target, make: redis_peer.MakeCommand, conns: int, duration: float
+) -> Callable[[], tuple[int, float]]:
+    def drive() -> tuple[int, float]:
+        if conns == 1:
+            return redis_peer.sequential(target, make, duration)
+        return redis_peer.concurrent(target, make, conns, duration)
+
+    return drive
+
+
+def _interleaved(
+    name: str, ours: tuple[Target, Callable[[], tuple[int, float]]],
+    peer: tuple[Target, Callable[[], tuple[int, float]]], reps: int,
 ) -> list[Result]:
     rows: list[Result] = []
     for rep in range(reps):
         # Alternate who goes first so drift in machine load hits both alike.
-        order = [(base, make_base), (ours, make_ours)]
+        order = [peer, ours]
         if rep % 2:
             order.reverse()
-        for target, make in order:
-            def drive(t: Target = target, mk: loadgen.MakeRequest = make) -> tuple[int, float]:
-                if conns == 1:
-                    return loadgen.sequential(t, mk, duration)
-                return loadgen.concurrent(t, mk, conns, duration)
-
+        for target, drive in order:
             m = _measure(target, drive)
             rows.append({"scenario": name, "target": target.name, "rep": rep, **m})
     return rows
+
+
+def _side_by_side(
+    name: str, ours: Target, base: Target, make_ours: loadgen.MakeRequest,
+    make_base: loadgen.MakeRequest, conns: int, reps: int, duration: float,
+) -> list[Result]:
+    return _interleaved(
+        name, (ours, _drive_msgpack(ours, make_ours, conns, duration)),
+        (base, _drive_msgpack(base, make_base, conns, duration)), reps,
+    )
 
 
 def bench_ping(work: Path, reps: int, duration: float) -> list[Result]:
@@ -102,6 +130,56 @@ def bench_write(work: Path, reps: int, duration: float) -> list[Result]:
     finally:
         ours.stop()
         base.stop()
+
+
+def bench_redis(work: Path, reps: int, duration: float, notes: list[str]) -> list[Result]:
+    """Ours against a durable Redis (``appendfsync always``) in the same run:
+    ``ping`` vs ``PING``, and ``set-var`` (answered after its group commit is
+    durable) vs ``SET``, each on a key of its own, at 1 and 50 connections."""
+    binary = redis_peer.find_redis_server()
+    if binary is None:
+        notes.append("Redis rows skipped: redis-server is not on PATH "
+                     f"({redis_peer.INSTALL_HINT} to include them).")
+        return []
+    area = _fresh(work, "redis-area")
+    ours = start_ours(area)
+    try:
+        redis = redis_peer.start_redis(binary, work / "redis-data")
+    except BaseException:
+        ours.stop()
+        raise
+    seq = [0]
+
+    def unique() -> int:
+        seq[0] += 1
+        return seq[0]
+
+    def ping(_: int) -> list[Any]:
+        return ["ping", None, [], None]
+
+    def set_var(_: int) -> list[Any]:
+        return ["set-var", None, [f"k{unique()}", "v"], None]
+
+    def redis_ping(_: int) -> list[bytes]:
+        return [b"PING"]
+
+    def redis_set(_: int) -> list[bytes]:
+        return [b"SET", b"k%d" % unique(), b"v"]
+
+    rows: list[Result] = []
+    try:
+        for what, mk_ours, mk_redis in (("ping", ping, redis_ping),
+                                        ("durable write", set_var, redis_set)):
+            for conns in (1, 50):
+                rows += _interleaved(
+                    f"Redis {what} c{conns}",
+                    (ours, _drive_msgpack(ours, mk_ours, conns, duration)),
+                    (redis, _drive_resp(redis, mk_redis, conns, duration)), reps,
+                )
+    finally:
+        ours.stop()
+        redis.stop()
+    return rows
 
 
 def bench_bulk(work: Path, reps: int, rows_per_call: int = 20_000) -> list[Result]:
@@ -245,7 +323,7 @@ def _wait_running(area: Path) -> None:
     raise RuntimeError("server never answered")
 
 
-SCENARIOS = ("ping", "write", "bulk", "start", "cold-call", "ui")
+SCENARIOS = ("ping", "write", "redis", "bulk", "start", "cold-call", "cli", "ui")
 
 
 def run(
@@ -253,7 +331,10 @@ def run(
 ) -> dict[str, Any]:
     reps = reps or (3 if quick else 7)
     duration = duration or (0.4 if quick else 2.0)
+    started = machine()  # the load at the start, before our own load adds to it
     results: list[Result] = []
+    notes: list[str] = []
+    extra: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="mtbench-") as tmp:
         work = Path(tmp)
         for name in scenarios:
@@ -262,6 +343,13 @@ def run(
                 results += bench_ping(work, reps, duration)
             elif name == "write":
                 results += bench_write(work, reps, duration)
+            elif name == "redis":
+                results += bench_redis(work, reps, duration, notes)
+            elif name == "cli":
+                from bench.cli_call import bench_cli
+
+                cli_rows, extra["cli_importtime"] = bench_cli(work, max(reps, 10) if quick else max(reps, 40))
+                results += cli_rows
             elif name == "bulk":
                 results += bench_bulk(work, reps)
             elif name == "start":
@@ -275,16 +363,16 @@ def run(
     return {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "quick": quick,
-        "machine": machine(),
+        "machine": {**started, "loadavg_at_end": os.getloadavg()[0]},
         "command": "backend bench" + (" --quick" if quick else ""),
         "results": results,
         "summary": report.summarize(results),
+        "notes": notes,
+        **extra,
     }
 
 
 def machine() -> dict[str, Any]:
-    import os
-
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -304,8 +392,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if (args.reps is not None and args.reps < 1) or (args.duration is not None and args.duration <= 0):
         p.error("--reps must be >= 1 and --duration > 0")
-    data = run(args.scenario or list(SCENARIOS), args.quick, args.reps, args.duration)
+    try:
+        data = run(args.scenario or list(SCENARIOS), args.quick, args.reps, args.duration)
+    except RuntimeError as exc:  # a target that would not start or answered wrongly: one line
+        print(f"backend bench: error: {exc}", file=sys.stderr)
+        return 1
     print(report.markdown_table(data["summary"]))
+    for note in data["notes"]:
+        print(f"note: {note}")
     if args.json:
         Path(args.json).write_text(json.dumps(data, indent=2))
     if args.write_docs:
