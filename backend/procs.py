@@ -228,7 +228,7 @@ def prove_local_server(area_root: str | os.PathLike[str], reg: Registration) -> 
             return None
         if server_of(proc.cmdline()) != (os.path.realpath(area_root), reg.dbfname):
             return None
-        if not _listens_on(proc, reg.port):
+        if not listens_on(proc, reg.port):
             return None
     except (psutil.Error, OSError):
         return None
@@ -264,7 +264,8 @@ def terminate_if_ours(
     return True
 
 
-def _listens_on(proc: psutil.Process, port: int) -> bool:
+def listens_on(proc: psutil.Process, port: int) -> bool:
+    """Does ``proc`` itself hold a listening socket on ``port``?"""
     try:
         conns = proc.net_connections(kind="inet")
     except (psutil.Error, OSError):

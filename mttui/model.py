@@ -25,7 +25,7 @@ COLUMNS: tuple[tuple[str, str, int, bool], ...] = (
     ("db", "DB", 8, False),
     ("pid", "PID", 8, True),
     ("state", "State", 22, False),
-    ("threads", "Threads", 8, True),
+    ("threads", "Load", 8, True),  # requests in flight (sload); key kept for sorting
     ("age", "Age", 8, True),
     ("touched", "Touched", 8, True),
     ("ping", "Ping ms", 8, True),
@@ -41,7 +41,7 @@ STATE_COLOURS = {
     status.UNKNOWN: "grey50",
     status.MISMATCH: "red",
     status.DEAD: "bold red",
-    status.NO_ANSWER: "dark_orange",
+    status.UNRESPONSIVE: "dark_orange",
     status.UNREACHABLE: "red3",
 }
 STATE_ORDER = list(STATE_COLOURS)
@@ -102,7 +102,7 @@ def classify(
         return status.STALE
     if gone:
         return status.DEAD
-    return status.UNKNOWN if ping is None else status.NO_ANSWER
+    return status.UNKNOWN if ping is None else status.UNRESPONSIVE
 
 
 def make_row(

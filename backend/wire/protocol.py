@@ -42,6 +42,7 @@ ERROR_CODES = (
     "shutting_down",
     "too_large",
     "wrong_area",
+    "unsupported",
 )
 
 class _Packers(threading.local):

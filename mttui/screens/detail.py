@@ -59,7 +59,7 @@ class DetailScreen(Screen[None]):
                 yield Static(id="detail-registration")
                 yield Static(id="detail-process")
             with Vertical(id="detail-right"):
-                yield Static("[b]Load (threads) over the last pings[/b]")
+                yield Static("[b]Load (requests in flight) over the last pings[/b]")
                 yield Sparkline([], id="detail-load")
                 yield Static(id="detail-pings")
         yield Static(id="detail-log-title")
@@ -85,7 +85,7 @@ class DetailScreen(Screen[None]):
             title.update(f"[b]{escape(self.key)}[/b]  [red]registration gone[/]")
             return
         title.update(f"[b]{escape(row.cells[0])} {row.cells[1]}[/b]  state "
-                     f"[b]{row.label}[/b]  threads {row.cells[4]}  ping {row.cells[7]} ms")
+                     f"[b]{row.label}[/b]  load {row.cells[4]}  ping {row.cells[7]} ms")
         history = self.monitor.history.get(self.key)
         self.query_one(Sparkline).data = self.monitor.history.loads(self.key) or [0.0]
         lines = ["[b]Ping history[/b] (newest first)"]
