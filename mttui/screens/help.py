@@ -57,7 +57,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         cols = "\n".join(
-            f"  [b]{i}[/b] {label}" for i, (_k, label, _w, _n) in enumerate(COLUMNS, 1)
+            f"  [b]{i}[/b] {c.label}" for i, c in enumerate(COLUMNS[:9], 1)
         )
         with VerticalScroll():
             yield Static(HELP.format(columns=cols))
