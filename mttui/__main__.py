@@ -19,6 +19,7 @@ from backend.config import load_settings
 from backend.errors import BackendError
 from backend.wire.connection import ping as real_ping
 from mttui.model import Pinger, Probe
+from mttui.traffic import Fetcher
 
 if TYPE_CHECKING:  # Textual is imported only when an app is built
     from mttui.app import MonitorApp
@@ -29,6 +30,7 @@ def make_app(
     clock: Callable[[], float] = time.time, probe: Probe | None = None,
     poll: float | None = None, interval: float = 2.0, read_only: bool = False,
     label: str | None = None, watch: bool = True,
+    stats_fetcher: Callable[[], Fetcher] | None = None,
 ) -> MonitorApp:
     """Build the monitor for ``area``; raises ``BackendError`` for a bad area or config."""
     from mttui.app import MonitorApp
@@ -38,6 +40,7 @@ def make_app(
     return MonitorApp(
         the_area, settings, pinger=pinger, clock=clock, probe=probe, poll=poll,
         interval=interval, read_only=read_only, label=label, watch=watch,
+        stats_fetcher=stats_fetcher,
     )
 
 

@@ -26,6 +26,7 @@ from mttui.screens.detail import DetailScreen
 from mttui.screens.help import HelpScreen
 from mttui.screens.startdb import StartDbScreen
 from mttui.timing import step_interval
+from mttui.traffic import TrafficBook
 from mttui.widgets.server_table import ServerTable
 
 WRITE_ACTIONS = {"stop_server", "start_server"}
@@ -58,6 +59,7 @@ class ActionsMixin(App[None]):
     snapshot: model.Snapshot
     pings: dict[str, PingResult]
     history: model.History
+    book: TrafficBook  # traffic figures and graphs (mttui.console)
     rows: dict[str, model.Row]
     filter_text: str
     paused: bool

@@ -42,9 +42,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("touched", "Touched", 8, 0),
     Column("ping", "Ping ms", 8, 8),
     Column("sid", "Server-id", 10, 9),
-    Column("req", "Req/s", 8, 6, traffic=True),
+    Column("req", "Req/s", 8, 4, traffic=True),
     Column("p99", "p99 ms", 8, 5, traffic=True),
-    Column("err", "Err", 7, 4, traffic=True),
+    Column("err", "Err", 7, 6, traffic=True),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 COLUMN_BY_KEY = {c.key: c for c in COLUMNS}

@@ -151,10 +151,11 @@ class TrafficBook:
 
     def summary(self, keys: Mapping[str, ServerStats] | Iterable[str]) -> Traffic:
         """Summed figures of some servers (by registration file name): a db, the area."""
-        now = [self.current[k] for k in keys if k in self.current]
+        names = list(keys)
+        now = [self.current[k] for k in names if k in self.current]
         if not now:
             return NO_TRAFFIC
-        before = {p.server_id: p for k in keys if (p := self.previous.get(k)) is not None}
+        before = {p.server_id: p for k in names if (p := self.previous.get(k)) is not None}
         s = summarize(now, before if before else None)
         return Traffic(s.rate_now, s.p99_ms, s.errors)
 

@@ -20,6 +20,8 @@ from mttui import facts
 from mttui.facts import DetailData
 from mttui.messages import DetailGathered
 from mttui.model import History, Probe, Row
+from mttui.traffic import TrafficBook
+from mttui.widgets.graphs import ServerGraphs
 
 
 class DetailSource(Protocol):
@@ -31,6 +33,9 @@ class DetailSource(Protocol):
 
     @property
     def history(self) -> History: ...
+
+    @property
+    def book(self) -> TrafficBook: ...
 
     @property
     def area(self) -> Area: ...
@@ -61,6 +66,7 @@ class DetailScreen(Screen[None]):
             with Vertical(id="detail-right"):
                 yield Static("[b]Load (threads) over the last pings[/b]")
                 yield Sparkline([], id="detail-load")
+                yield ServerGraphs(self.key, self.monitor, id="detail-graphs")
                 yield Static(id="detail-pings")
         yield Static(id="detail-log-title")
         with VerticalScroll(id="detail-log-box"):

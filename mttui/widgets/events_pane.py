@@ -45,6 +45,11 @@ class EventsPane(VerticalScroll):
         self._lines: collections.deque[Text] = collections.deque(maxlen=KEEP)
         self.count = 0  # events shown since the start (for tests and the title)
 
+    def on_mount(self) -> None:
+        self.border_title = "Events, newest first (e hides)"
+        if self._lines:
+            self._redraw()
+
     def compose(self) -> ComposeResult:
         yield Static(Text("(no events yet)", style="dim"), id="events-body")
 

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from rich.text import Text
 from textual.widgets import Static
+
+from mttui.model import History
+from mttui.traffic import TrafficBook
 
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -79,3 +83,45 @@ class GraphBand(Static):
         if text.plain != self._shown:
             self._shown = text.plain
             self.update(text)
+
+
+class GraphSource(Protocol):
+    """What ``ServerGraphs`` reads of the monitor (the app is one)."""
+
+    @property
+    def book(self) -> TrafficBook: ...
+
+    @property
+    def history(self) -> History: ...
+
+
+class ServerGraphs(GraphBand):
+    """One server's req/s, p99 and load over time, one graph a line (the detail screen).
+
+    Self-contained: it reads the monitor's histories (kept in the model, fed by
+    the ping and stats workers) once a second; nothing to wire up but the key."""
+
+    REFRESH_S = 1.0
+
+    def __init__(self, key: str, source: GraphSource, *, id: str | None = None) -> None:
+        super().__init__(per_line=1, id=id)
+        self.key, self.source = key, source
+
+    def on_mount(self) -> None:
+        self.refresh_graphs()
+        self.set_interval(self.REFRESH_S, self.refresh_graphs)
+
+    def graphs(self) -> list[Graph]:
+        book, history = self.source.book, self.source.history
+        req = book.server_req.get(self.key)
+        p99 = book.server_p99.get(self.key)
+        loads = history.loads(self.key)
+        now = book.get(self.key)
+        return [
+            Graph("req/s", req.values() if req else [], now.cells()[0], "cyan"),
+            Graph("p99ms", p99.values() if p99 else [], now.cells()[1], "yellow"),
+            Graph("load ", loads, f"{loads[-1]:g}" if loads else "-", "green"),
+        ]
+
+    def refresh_graphs(self) -> None:
+        self.show(self.graphs())
