@@ -30,7 +30,7 @@ def make_app(
     clock: Callable[[], float] = time.time, probe: Probe | None = None,
     poll: float | None = None, interval: float = 2.0, read_only: bool = False,
     label: str | None = None, watch: bool = True,
-    stats_fetcher: Callable[[], Fetcher] | None = None,
+    stats_fetcher: Callable[[], Fetcher] | None = None, traffic: bool = True,
 ) -> MonitorApp:
     """Build the monitor for ``area``; raises ``BackendError`` for a bad area or config."""
     from mttui.app import MonitorApp
@@ -40,7 +40,7 @@ def make_app(
     return MonitorApp(
         the_area, settings, pinger=pinger, clock=clock, probe=probe, poll=poll,
         interval=interval, read_only=read_only, label=label, watch=watch,
-        stats_fetcher=stats_fetcher,
+        stats_fetcher=stats_fetcher, traffic=traffic,
     )
 
 
@@ -55,6 +55,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--interval", type=float, default=2.0, metavar="S",
                    help="seconds between background pings (default 2)")
     p.add_argument("--read-only", action="store_true", help="hide stop and start")
+    p.add_argument("--no-traffic", action="store_true",
+                   help="start without the traffic columns and their stats polling (t toggles)")
     args = p.parse_args(argv)
     if args.interval <= 0 or (args.poll is not None and args.poll <= 0):
         p.error("--interval and --poll take a positive number of seconds")
@@ -116,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.demo:
                 setup_logging(area.root)
             app = make_app(area, poll=args.poll, interval=args.interval,
-                           read_only=args.read_only)
+                           read_only=args.read_only, traffic=not args.no_traffic)
         except BackendError as exc:
             print(f"mttui: error: {exc}", file=sys.stderr)
             return 2

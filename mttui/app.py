@@ -60,10 +60,10 @@ class MonitorApp(ConsoleMixin):
         clock: model.Clock = time.time, probe: model.Probe | None = None,
         poll: float | None = None, interval: float = 2.0, read_only: bool = False,
         label: str | None = None, watch: bool = True,
-        stats_fetcher: Callable[[], Fetcher] | None = None,
+        stats_fetcher: Callable[[], Fetcher] | None = None, traffic: bool = True,
     ) -> None:
         super().__init__()
-        self.console_init(stats_fetcher)
+        self.console_init(stats_fetcher, traffic)
         self.area, self.settings = area, settings
         self.pinger, self.clock = pinger, clock
         self.probe = probe or model.Probe()

@@ -34,8 +34,9 @@ class ConsoleMixin(ActionsMixin):
         Binding("e", "events", "Events", tooltip="Show or hide the area's events"),
     ]
 
-    def console_init(self, make_fetcher: Callable[[], traffic.Fetcher] | None) -> None:
-        self.traffic_on = True
+    def console_init(self, make_fetcher: Callable[[], traffic.Fetcher] | None,
+                     traffic_on: bool = True) -> None:
+        self.traffic_on = traffic_on
         self.by_db = False
         self.book = traffic.TrafficBook()
         self.answering = traffic.Series()  # servers answering pings, one point per ping round
