@@ -302,3 +302,16 @@ async def test_real_servers_counters_reach_the_table(area: Path) -> None:
         app.dirty = True
         app.flush()
         assert app.rows[name].cells[model.COLUMN_KEYS.index("req")] != "-"
+
+
+async def test_an_action_failure_is_also_an_event(quiet_area: Path) -> None:
+    from mttui.messages import ActionFailed
+
+    app, _ = demo(quiet_area)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, rounds=0)
+        pane = app.query_one(EventsPane)
+        app.post_message(ActionFailed("start", "cannot write the area: Operation not permitted"))
+        await until(pilot, lambda: pane.count >= 1, what="note")
+        assert "start failed: cannot write the area" in pane.lines()[0]
+        assert "monitor" in pane.lines()[0]

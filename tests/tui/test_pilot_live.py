@@ -111,14 +111,14 @@ async def test_keys_filter_sort_ping_detail_help(area: Path) -> None:
         await pilot.press("p")
         await until(pilot, lambda: any(" ms" in str(n.message) for n in app._notifications),
                     what="ping toast")
-        # + / - / space / r
+        # + / - / z / r
         await pilot.press("minus")
         assert app.interval == 1.0
         await pilot.press("plus", "plus")
         assert app.interval == 0.5
-        await pilot.press("space")
+        await pilot.press("z")
         assert app.paused
-        await pilot.press("space", "r")
+        await pilot.press("z", "r")
         assert not app.paused
         # enter: details with the server's log tail
         await pilot.press("enter")
