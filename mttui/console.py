@@ -133,6 +133,12 @@ class ConsoleMixin(ActionsMixin):
         self.dirty = True
         self.flush()
 
+    def action_details(self) -> None:
+        if self.by_db:  # a db row is no registration: there is no one server to show
+            self.notify("rows are per db: g shows the servers", severity="warning", timeout=3)
+            return
+        super().action_details()
+
     def action_events(self) -> None:
         pane = self.query_one(EventsPane)
         pane.display = not pane.display

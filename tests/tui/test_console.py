@@ -247,6 +247,9 @@ async def test_by_db_view_toggles(quiet_area: Path) -> None:
         await pilot.press("g")
         assert sorted(app.table.keys) == ["db:1.db", "db:2.db", "db:main.db"]
         assert app.selected_entry() is None  # actions never act on a whole db by accident
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert app.screen is app.screen_stack[0]  # no detail screen for a db row
         await pilot.press("g")
         assert len(app.table.keys) == 6 and server_key in app.table.keys
 
