@@ -383,8 +383,9 @@ class ActionsMixin(App[None]):
     def set_filter(self, text: str) -> None:
         """Filter rows by ``text`` (see mttui.filtering); a bad regex is one warning."""
         self.filter_text = text
+        error = self.row_filter.error
         self.row_filter = filtering.parse(text)
-        if self.row_filter.error:
+        if self.row_filter.error and self.row_filter.error != error:  # once, not per key
             self.notify(self.row_filter.error, title="filter", severity="warning", timeout=4)
         self.dirty = True
 
