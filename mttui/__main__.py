@@ -19,6 +19,7 @@ from backend.config import load_settings
 from backend.errors import BackendError
 from backend.wire.connection import ping as real_ping
 from mttui.model import Pinger, Probe
+from mttui.traffic import Fetcher
 
 # What the demo does, first on the summary line: a server it stops comes back
 # because backend serve replaces it, which is otherwise a surprise.
@@ -34,6 +35,7 @@ def make_app(
     clock: Callable[[], float] = time.time, probe: Probe | None = None,
     poll: float | None = None, interval: float = 2.0, read_only: bool = False,
     label: str | None = None, watch: bool = True, filter_text: str = "", note: str = "",
+    stats_fetcher: Callable[[], Fetcher] | None = None, traffic: bool = True,
 ) -> MonitorApp:
     """Build the monitor for ``area``; raises ``BackendError`` for a bad area or config."""
     from mttui.app import MonitorApp
@@ -43,7 +45,7 @@ def make_app(
     return MonitorApp(
         the_area, settings, pinger=pinger, clock=clock, probe=probe, poll=poll,
         interval=interval, read_only=read_only, label=label, watch=watch,
-        filter_text=filter_text, note=note,
+        filter_text=filter_text, note=note, stats_fetcher=stats_fetcher, traffic=traffic,
     )
 
 
@@ -61,6 +63,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--filter", default="", metavar="TEXT",
                    help="start filtered, as typed after '/': a regex, '!regex' inverts, "
                         "'state:dead' keeps a state")
+    p.add_argument("--no-traffic", action="store_true",
+                   help="start without the traffic columns and their stats polling (t toggles)")
     args = p.parse_args(argv)
     if args.interval <= 0 or (args.poll is not None and args.poll <= 0):
         p.error("--interval and --poll take a positive number of seconds")
@@ -123,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 setup_logging(area.root)
             app = make_app(area, poll=args.poll, interval=args.interval,
                            read_only=args.read_only, filter_text=args.filter,
-                           note=DEMO_NOTE if args.demo else "")
+                           note=DEMO_NOTE if args.demo else "", traffic=not args.no_traffic)
         except BackendError as exc:
             print(f"mttui: error: {exc}", file=sys.stderr)
             return 2

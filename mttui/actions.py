@@ -37,6 +37,7 @@ from mttui.screens.help import HelpScreen
 from mttui.screens.logview import LogScreen
 from mttui.screens.startdb import StartDbScreen
 from mttui.timing import step_interval
+from mttui.traffic import TrafficBook
 from mttui.widgets.server_table import ServerTable
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,11 @@ MAIN_BINDINGS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
     Binding("q", "quit", "Quit"),
     # htop and k9s quit on Ctrl-C; priority so that no widget takes it as copy.
     Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
-    Binding("p", "ping_now", "Ping", tooltip="Ping the highlighted server now"),
+    Binding("p", "ping_now", "Ping", show=False, tooltip="Ping the highlighted server now"),
     Binding("s", "stop_server", "Stop", tooltip="Stop the marked servers or the highlighted one"),
     Binding("R", "restart_server", "Restart", tooltip="New server first, then the old one stops"),
     Binding("x", "prune", "Prune", tooltip="Remove dead registrations (marked or highlighted)"),
-    Binding("n", "start_server", "Start", tooltip="Start a server for this db"),
+    Binding("n", "start_server", "Start", show=False, tooltip="Start a server for this db"),
     Binding("m,space", "mark", "Mark", tooltip="Mark / unmark the highlighted server"),
     Binding("u", "unmark_all", "Unmark all", show=False),
     Binding("h", "hide_dead", "Hide dead", show=False,
@@ -94,8 +95,8 @@ def _palette() -> list[tuple[str, str, str]]:
     for state in model.STATE_ORDER:
         entries.append((f"Filter: state {state}", f"Show only {state} rows",
                         f"set_filter('state:{state.lower()}')"))
-    for i, (_key, label, _w, _n) in enumerate(model.COLUMNS):
-        entries.append((f"Sort by {label}", f"Sort by column {i + 1} (again: reverse)",
+    for i, column in enumerate(model.COLUMNS):
+        entries.append((f"Sort by {column.label}", "Sort by this column (again: reverse)",
                         f"sort({i})"))
     entries += [
         ("Details", "Registration, process, ping history, load and log of the server",
@@ -136,6 +137,7 @@ class ActionsMixin(App[None]):
     snapshot: model.Snapshot
     pings: dict[str, PingResult]
     history: model.History
+    book: TrafficBook  # traffic figures and graphs (mttui.console)
     rows: dict[str, model.Row]
     filter_text: str
     paused: bool
@@ -164,6 +166,9 @@ class ActionsMixin(App[None]):
     def task_failed(self, name: str) -> None:
         """A worker named ``name`` raised (the app clears its single-flight flags)."""
 
+    def note_event(self, text: str) -> None:
+        """Put one line of the monitor's own in the events pane (the app shows it)."""
+
     # -- running blocking work ------------------------------------------------------
 
     def run_task(self, task: Callable[[], Message], name: str, group: str) -> Worker[None]:
@@ -183,6 +188,7 @@ class ActionsMixin(App[None]):
 
     def on_action_failed(self, message: ActionFailed) -> None:
         self.task_failed(message.action)
+        self.note_event(f"{message.action} failed: {message.error}")
         self.notify(message.error, title=f"{message.action} failed", severity="error",
                     timeout=10)
 
@@ -190,6 +196,8 @@ class ActionsMixin(App[None]):
         outcomes = message.outcomes
         failed = [o for o in outcomes if not o.ok]
         severity: SeverityLevel = "information" if not failed else "error"
+        for o in outcomes:
+            self.note_event(f"{message.action} {o.target}: {o.text}")
         if len(outcomes) == 1:
             self.notify(f"{outcomes[0].target}: {outcomes[0].text}", title=message.action,
                         severity=severity)

@@ -10,7 +10,7 @@ screen is never redrawn more than 4 times a second however fast events come.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from textual.app import ComposeResult, SystemCommand
@@ -24,14 +24,18 @@ from backend.area import Area
 from backend.config import Settings
 from backend.wire.connection import ping as real_ping
 from mttui import filtering, model, tasks
-from mttui.actions import MAIN_BINDINGS, ActionsMixin
+from mttui.actions import MAIN_BINDINGS
+from mttui.console import ConsoleMixin
 from mttui.messages import PingOneDone, PingsDone, RegistryChanged, SnapshotRead, StartDone
 from mttui.timing import REDRAW_S, RESCAN_S, TICK_S
+from mttui.traffic import Fetcher
 from mttui.watch import Coalescer, RegistryWatcher
+from mttui.widgets.events_pane import EventsPane
+from mttui.widgets.graphs import GraphBand
 from mttui.widgets.server_table import ServerTable
 
 
-class MonitorApp(ActionsMixin):
+class MonitorApp(ConsoleMixin):
     CSS_PATH = "app.tcss"
     TITLE = "mttui"
     BINDINGS = MAIN_BINDINGS
@@ -41,9 +45,11 @@ class MonitorApp(ActionsMixin):
         clock: model.Clock = time.time, probe: model.Probe | None = None,
         poll: float | None = None, interval: float = 2.0, read_only: bool = False,
         label: str | None = None, watch: bool = True, filter_text: str = "",
-        note: str = "",
+        note: str = "", stats_fetcher: Callable[[], Fetcher] | None = None,
+        traffic: bool = True,
     ) -> None:
         super().__init__()
+        self.console_init(stats_fetcher, traffic)
         self.note = note  # a line of explanation first in the summary (the demo's)
         self.area, self.settings = area, settings
         self.pinger, self.clock = pinger, clock
@@ -80,7 +86,9 @@ class MonitorApp(ActionsMixin):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="summary")
+        yield GraphBand(id="graphs")
         yield ServerTable(id="servers")
+        yield EventsPane(id="events")
         yield Input(placeholder="filter: any text in a row (esc clears)", id="filter")
         yield Footer()
 
@@ -102,6 +110,10 @@ class MonitorApp(ActionsMixin):
         self.set_interval(RESCAN_S, self.rescan)
         self._ping_timer = self.set_interval(self.interval, self.ping_round)
         self.rescan()
+        self.console_mount()
+
+    def on_resize(self) -> None:
+        self.request_flush()  # the columns that fit depend on the width
 
     def on_unmount(self) -> None:
         if self.watcher is not None:
@@ -158,6 +170,12 @@ class MonitorApp(ActionsMixin):
             self._rescanning = False
         elif name == "pings":
             self._pinging = False
+        elif name == "stats":
+            self._fetching = False
+
+    def note_event(self, text: str) -> None:
+        stamp = time.strftime("%H:%M:%S", time.localtime(self.clock()))
+        self.query_one(EventsPane).note(f"{stamp} monitor  {text}")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Results (and ActionFailed) arrive as messages; run_task catches what a
@@ -240,6 +258,7 @@ class MonitorApp(ActionsMixin):
                 self.pings[name] = ping
                 self.history.add(name, result.when, ping)
         self.gone.update({k: v for k, v in result.gone.items() if k in live})
+        self.note_ping_round([p.ok for n, p in self.pings.items() if n in live])
         self.ping_rounds += 1
         self.dirty = True
 
@@ -274,13 +293,17 @@ class MonitorApp(ActionsMixin):
         self._last_flush = time.monotonic()
         t0 = time.perf_counter()
         rows = model.build_rows(self.snapshot, self.pings, self.gone, self.clock(),
-                                self.settings.stale_after)
+                                self.settings.stale_after,
+                                self.book.per_server if self.traffic_on else None)
         self.rows = {r.key: r for r in rows}
         table = self.query_one(ServerTable)
-        shown = filtering.show_marks(
-            filtering.apply(rows, self.row_filter, self.hide_dead), self.marked)
-        table.apply(model.visible_rows(shown, "", table.sort_column, table.sort_reverse))
+        shown = model.visible_rows(
+            self.view_rows(filtering.show_marks(
+                filtering.apply(rows, self.row_filter, self.hide_dead), self.marked)),
+            "", table.sort_column, table.sort_reverse)
+        table.apply(shown, model.fit_columns(shown, table_width(table), self.traffic_on))
         self._show_summary(rows)
+        self.show_graphs()
         self.last_refresh_ms = (time.perf_counter() - t0) * 1000
 
     def _show_summary(self, rows: list[model.Row]) -> None:
@@ -335,6 +358,12 @@ class MonitorApp(ActionsMixin):
             self._ping_timer.stop()
         self._ping_timer = self.set_interval(seconds, self.ping_round)
         self.dirty = True
+
+
+def table_width(table: ServerTable) -> int:
+    """Cells available to the columns: the table's width less a vertical scrollbar."""
+    width = table.size.width or table.app.size.width
+    return width - (table.styles.scrollbar_size_vertical if table.row_count > table.size.height - 1 else 0)
 
 
 def _shape(snap: model.Snapshot) -> tuple[object, ...]:

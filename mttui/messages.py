@@ -13,6 +13,7 @@ Two kinds:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from textual.message import Message
 
@@ -20,6 +21,7 @@ from backend.client.launcher import LaunchResult
 from mttui.facts import DetailData
 from mttui.model import Snapshot
 from mttui.tasks import Outcome, PingOne, PingRound
+from mttui.traffic import StatsRound
 
 
 class RegistryChanged(Message):
@@ -87,6 +89,20 @@ class DetailGathered(Message, bubble=False):
     """The detail screen's facts (None: the registration is gone); for that screen only."""
 
     data: DetailData | None
+
+
+@dataclass
+class StatsRead(Message):
+    """The stats worker read every server's counters (traffic columns and graphs)."""
+
+    result: StatsRound
+
+
+@dataclass
+class EventsArrived(Message):
+    """The events worker read events from ``logs/events.jsonl``, oldest first."""
+
+    events: tuple[dict[str, Any], ...]
 
 
 @dataclass

@@ -21,6 +21,8 @@ from mttui.facts import DetailData
 from mttui.messages import DetailGathered
 from mttui.model import History, Probe, Row
 from mttui.screens.logview import LogScreen
+from mttui.traffic import TrafficBook
+from mttui.widgets.graphs import ServerGraphs
 
 
 class DetailSource(Protocol):
@@ -32,6 +34,9 @@ class DetailSource(Protocol):
 
     @property
     def history(self) -> History: ...
+
+    @property
+    def book(self) -> TrafficBook: ...
 
     @property
     def area(self) -> Area: ...
@@ -79,6 +84,7 @@ class DetailScreen(Screen[None]):
             with Vertical(id="detail-right"):
                 yield Static("[b]Load[/b] (sload: requests in flight) over the last pings")
                 yield Sparkline([], id="detail-load")
+                yield ServerGraphs(self.key, self.monitor, id="detail-graphs")
                 yield Static(id="detail-pings")
         yield Static(id="detail-log-title")
         with VerticalScroll(id="detail-log-box"):

@@ -28,6 +28,9 @@ HELP = """\
   [b]/[/b]              filter: a regex on any cell; [b]!regex[/b] inverts;
                    [b]state:dead[/b] (or state:dead,stale; !state:running) by state
   [b]![/b]              invert the filter;  [b]esc[/b] clears it
+  [b]t[/b]              traffic columns (Req/s, p99 ms, Err) on / off
+  [b]g[/b]              rows per server / summed per db
+  [b]e[/b]              events pane (the area's events and the monitor's actions)
   [b]1-9[/b]            sort by column 1-9; again to reverse (or click a header)
   [b]r[/b]              re-read .servinfo/ now
   [b]+ -[/b]            ping more / less often;  [b]z[/b] pause / resume pings
@@ -73,7 +76,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         cols = "\n".join(
-            f"  [b]{i}[/b] {label}" for i, (_k, label, _w, _n) in enumerate(COLUMNS, 1)
+            f"  [b]{i}[/b] {c.label}" for i, c in enumerate(COLUMNS[:9], 1)
         )
         with VerticalScroll():
             yield Static(HELP.format(columns=cols))
