@@ -95,14 +95,17 @@ def _palette() -> list[tuple[str, str, str]]:
     for state in model.STATE_ORDER:
         entries.append((f"Filter: state {state}", f"Show only {state} rows",
                         f"set_filter('state:{state.lower()}')"))
-    for i, column in enumerate(model.COLUMNS):
-        entries.append((f"Sort by {column.label}", "Sort by this column (again: reverse)",
+    for i, column in enumerate(model.COLUMNS[:9]):
+        entries.append((f"Sort by {column.label}", f"Sort by column {i + 1} (again: reverse)",
                         f"sort({i})"))
     entries += [
         ("Details", "Registration, process, ping history, load and log of the server",
          "details"),
         ("Log", "The highlighted server's log, full screen, following", "log"),
         ("Rescan", "Re-read .servinfo/ now", "rescan"),
+        ("Traffic columns on / off", "Req/s, p99 ms and Err from the servers' counters", "traffic"),
+        ("Rows per server / per db", "Group the rows by db, figures summed", "group"),
+        ("Events pane", "Show or hide the area's event history, newest first", "events"),
         ("Pause / resume pings", "Stop or restart background pings", "pause"),
         ("Ping faster", "Shorter ping interval", "interval(-1)"),
         ("Ping slower", "Longer ping interval", "interval(1)"),

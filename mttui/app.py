@@ -45,8 +45,7 @@ class MonitorApp(ConsoleMixin):
         clock: model.Clock = time.time, probe: model.Probe | None = None,
         poll: float | None = None, interval: float = 2.0, read_only: bool = False,
         label: str | None = None, watch: bool = True, filter_text: str = "",
-        note: str = "", stats_fetcher: Callable[[], Fetcher] | None = None,
-        traffic: bool = True,
+        note: str = "", stats_fetcher: Callable[[], Fetcher] | None = None, traffic: bool = True,
     ) -> None:
         super().__init__()
         self.console_init(stats_fetcher, traffic)
@@ -297,10 +296,9 @@ class MonitorApp(ConsoleMixin):
                                 self.book.per_server if self.traffic_on else None)
         self.rows = {r.key: r for r in rows}
         table = self.query_one(ServerTable)
-        shown = model.visible_rows(
-            self.view_rows(filtering.show_marks(
-                filtering.apply(rows, self.row_filter, self.hide_dead), self.marked)),
-            "", table.sort_column, table.sort_reverse)
+        shown = filtering.show_marks(
+            filtering.apply(self.view_rows(rows), self.row_filter, self.hide_dead), self.marked)
+        shown = model.visible_rows(shown, "", table.sort_column, table.sort_reverse)
         table.apply(shown, model.fit_columns(shown, table_width(table), self.traffic_on))
         self._show_summary(rows)
         self.show_graphs()

@@ -10,6 +10,7 @@ immutable results; everything here runs on the UI thread.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 from textual.binding import Binding
@@ -18,7 +19,7 @@ from textual.worker import get_current_worker
 from backend import events
 from mttui import model, traffic
 from mttui.actions import ActionsMixin
-from mttui.messages import EventsArrived, StatsRead
+from mttui.messages import ActionFailed, EventsArrived, StatsRead
 from mttui.timing import STATS_S
 from mttui.widgets.events_pane import EventsPane
 from mttui.widgets.graphs import Graph, GraphBand
@@ -110,6 +111,13 @@ class ConsoleMixin(ActionsMixin):
     def on_events_arrived(self, message: EventsArrived) -> None:
         self.query_one(EventsPane).add(message.events)
 
+    def on_action_failed(self, message: ActionFailed) -> None:
+        # Textual calls every class's handler: ActionsMixin's notifies; this one
+        # keeps the failure in the events pane, with the area's own events.
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.clock()))
+        self.query_one(EventsPane).note(f"{when} {'-':<8} {'monitor':<15} "
+                                        f"{message.action} failed: {message.error}")
+
     # -- actions --------------------------------------------------------------------------
 
     def action_traffic(self) -> None:
@@ -124,6 +132,12 @@ class ConsoleMixin(ActionsMixin):
         self.by_db = not self.by_db
         self.dirty = True
         self.flush()
+
+    def action_details(self) -> None:
+        if self.by_db:  # a db row is no registration: there is no one server to show
+            self.notify("rows are per db: g shows the servers", severity="warning", timeout=3)
+            return
+        super().action_details()
 
     def action_events(self) -> None:
         pane = self.query_one(EventsPane)

@@ -92,6 +92,13 @@ class DetailGathered(Message, bubble=False):
 
 
 @dataclass
+class LogRead(Message, bubble=False):
+    """The log screen read its file's last lines; for that screen only."""
+
+    lines: list[str]
+
+
+@dataclass
 class StatsRead(Message):
     """The stats worker read every server's counters (traffic columns and graphs)."""
 
@@ -103,10 +110,3 @@ class EventsArrived(Message):
     """The events worker read events from ``logs/events.jsonl``, oldest first."""
 
     events: tuple[dict[str, Any], ...]
-
-
-@dataclass
-class LogRead(Message, bubble=False):
-    """The log screen read its file's last lines; for that screen only."""
-
-    lines: list[str]

@@ -79,6 +79,11 @@ async def take(pilot: Any, app: Any, shot: str, until: Any) -> None:
         await until(lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.pause(0.3)
         return
+    if shot == "marked-confirm":
+        await pilot.press("m", "down", "m", "s")  # two servers marked, one confirmation
+        await until(lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.pause(0.3)
+        return
     if shot == "help":
         await pilot.press("question_mark")
         await until(lambda: isinstance(app.screen, HelpScreen))
@@ -104,7 +109,7 @@ def main() -> int:
         demo.start()
         svgs = asyncio.run(shoot(demo.root, NARROW, ["main-table-80x24"]))
         svgs += asyncio.run(shoot(demo.root, WIDE, ["main-table", "detail", "events",
-                                                    "stop-confirm", "help"]))
+                                                    "marked-confirm", "help"]))
     finally:
         demo.cleanup()
     to_png(svgs)

@@ -33,6 +33,9 @@ HELP = """\
   [b]e[/b]              events pane (the area's events and the monitor's actions)
   [b]1-9[/b]            sort by column 1-9; again to reverse (or click a header)
   [b]r[/b]              re-read .servinfo/ now
+  [b]t[/b]              traffic columns (Req/s, p99 ms, Err) and their polling on / off
+  [b]g[/b]              rows per server / per db (figures summed per db)
+  [b]e[/b]              events pane: the area's history, newest first, live
   [b]+ -[/b]            ping more / less often;  [b]z[/b] pause / resume pings
   [b]ctrl+p[/b]         command palette (every action, sort and state filter)
   [b]?[/b]              this help

@@ -247,6 +247,9 @@ async def test_by_db_view_toggles(quiet_area: Path) -> None:
         await pilot.press("g")
         assert sorted(app.table.keys) == ["db:1.db", "db:2.db", "db:main.db"]
         assert app.selected_entry() is None  # actions never act on a whole db by accident
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert app.screen is app.screen_stack[0]  # no detail screen for a db row
         await pilot.press("g")
         assert len(app.table.keys) == 6 and server_key in app.table.keys
 
@@ -302,3 +305,16 @@ async def test_real_servers_counters_reach_the_table(area: Path) -> None:
         app.dirty = True
         app.flush()
         assert app.rows[name].cells[model.COLUMN_KEYS.index("req")] != "-"
+
+
+async def test_an_action_failure_is_also_an_event(quiet_area: Path) -> None:
+    from mttui.messages import ActionFailed
+
+    app, _ = demo(quiet_area)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, rounds=0)
+        pane = app.query_one(EventsPane)
+        app.post_message(ActionFailed("start", "cannot write the area: Operation not permitted"))
+        await until(pilot, lambda: pane.count >= 1, what="note")
+        assert "start failed: cannot write the area" in pane.lines()[0]
+        assert "monitor" in pane.lines()[0]
