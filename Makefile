@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint screenshots bench clean
+.PHONY: demo test lint screenshots bench clean pg
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,21 @@ demo: $(STAMP)
 	$(BIN)/mttui --demo
 
 # Lint first: a broken layer contract fails fast, before the 3-minute suite.
-test: lint
+test: lint pg
 	$(BIN)/python -m pytest -n 2 tests
+
+# tests/central need a real PostgreSQL server (docs/central.md): Debian's
+# package, installed here when no initdb is found and we are root with apt-get.
+# No default cluster is created: the tests start their own throwaway one.
+pg:
+	@if ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 || command -v initdb > /dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
+		mkdir -p /etc/postgresql-common && \
+		{ [ -e /etc/postgresql-common/createcluster.conf ] || echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf; } && \
+		DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			-o Dpkg::Options::=--force-confold postgresql; \
+	else echo "make pg: PostgreSQL is not installed and cannot be (not root, or no apt-get): tests/central will skip"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check backend mttui tests bench

@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-port", type=int, default=None,
                    help="serve Prometheus /metrics on this port (0: any free port, printed)")
     p.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port (default loopback)")
+    p.add_argument("--sync-to", help="also sync the area into this central PostgreSQL (docs/central.md)")
+    p.add_argument("--sync-every", help="seconds between syncs (default 60, [sync] every)")
+    p.add_argument("--area-tag", help=argparse.SUPPRESS)
     _add_settings_flags(p)
 
     p = sub.add_parser("list", help="every registration with state, load, age, touched, ping")
@@ -106,6 +109,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="side-by-side benchmarks (see docs/perf.md)", add_help=False)
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
 
+    p = sub.add_parser("sync", help="sync the area into a central PostgreSQL (docs/central.md)")
+    p.add_argument("--area", required=True)
+    p.add_argument("--to", help="postgresql://... or an [ext-sync] name (default MTSERVE_SYNC_TO, [sync] to)")
+    p.add_argument("--area-tag", help="tag(s) for the area, comma-separated (default: 'local' if untagged)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("central", help="query the central PostgreSQL across areas")
+    p.add_argument("--to", help="postgresql://... (default MTSERVE_SYNC_TO)")
+    csub = p.add_subparsers(dest="what", required=True, parser_class=_Parser)
+    common = _Parser(add_help=False)
+    common.add_argument("--json", action="store_true")
+    common.add_argument("--limit", type=int, default=200, help="at most this many rows (default 200)")
+    q = csub.add_parser("runs", help="runs of every area, newest first", parents=[common])
+    q.add_argument("--target", default="%", help="target pattern, %% as wildcard (default all)")
+    q.add_argument("--deleted", action="store_true", help="include runs deleted in their area")
+    q = csub.add_parser("tests", help="a test's history across areas, newest first", parents=[common])
+    q.add_argument("testname")
+    q.add_argument("--target", default="%", help="target pattern, %% as wildcard")
+    q.add_argument("--item", default="%", help="item path pattern, %% as wildcard")
+
     p = sub.add_parser("call", help="run a database command")
     p.add_argument("--area", required=True)
     p.add_argument("--run-id", type=int, default=None)
@@ -150,7 +173,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(area, args)
     if args.servers_per_db > settings.max_servers:
         raise CliError(f"--servers-per-db {args.servers_per_db} exceeds max-servers {settings.max_servers}")
-    sup = Supervisor(area, settings, dbs, args.servers_per_db, json_lines=args.json)
+    from backend.central.settings import load_sync_settings
+
+    # A destination from the flag, MTSERVE_SYNC_TO or [sync] to turns the background sync on.
+    sync = load_sync_settings(area.root, to=args.sync_to, every=args.sync_every, area_tag=args.area_tag)
+    if not sync.to and args.sync_every is not None:
+        raise CliError("--sync-every needs a destination: --sync-to, MTSERVE_SYNC_TO or [sync] to")
+    sup = Supervisor(area, settings, dbs, args.servers_per_db, json_lines=args.json,
+                     sync=sync if sync.to else None)
     if args.metrics_port is None:
         return sup.run()
     if not 0 <= args.metrics_port < 65536:
@@ -414,6 +444,39 @@ def cmd_demo_load(args: argparse.Namespace) -> int:
                 return 0
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    from backend.central.report import sync_line
+    from backend.central.settings import load_sync_settings
+    from backend.central.sync import sync_area
+
+    area = Area.open(args.area)
+    conf = load_sync_settings(area.root, to=args.to, area_tag=args.area_tag)
+    if not conf.to:
+        raise CliError("no central database: give --to postgresql://..., MTSERVE_SYNC_TO or [sync] to")
+    result = sync_area(area, conf.to, area_tag=conf.area_tag)
+    print(json.dumps(result.as_dict()) if args.json else sync_line(result))
+    return 0
+
+
+def cmd_central(args: argparse.Namespace) -> int:
+    from backend.central import query, report
+    from backend.central.settings import load_sync_settings
+
+    dest = load_sync_settings(None, to=args.to).to
+    if not dest:
+        raise CliError("no central database: give --to postgresql://... or MTSERVE_SYNC_TO")
+    if args.limit < 1:
+        raise CliError("--limit must be at least 1")
+    if args.what == "runs":
+        rows = query.runs_by_target(dest, args.target, include_deleted=args.deleted, limit=args.limit)
+        cols = report.RUN_COLS
+    else:
+        rows = query.test_history(dest, args.testname, item_path=args.item, target=args.target, limit=args.limit)
+        cols = report.TEST_COLS
+    print(json.dumps(rows, indent=2) if args.json else report.table(rows, cols))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     # The one import from backend into bench (bench uses the monitor and Textual):
     # lazy, and listed under ignore_imports of the import-linter contract.
@@ -431,6 +494,7 @@ COMMANDS = {
     "key": cmd_key,
     "server": cmd_server, "serve": cmd_serve, "list": cmd_list, "ping": cmd_ping,
     "start": cmd_start, "stop": cmd_stop, "call": cmd_call,
+    "sync": cmd_sync, "central": cmd_central,
 }
 
 

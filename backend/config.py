@@ -107,7 +107,12 @@ _SECTION_RE = re.compile(r"^\[([^\]]+)\]\s*$")
 
 
 def read_megatest_server_section(path: Path) -> dict[str, str]:
-    """``key value`` lines of the ``[server]`` section (Megatest config syntax).
+    """``key value`` lines of the ``[server]`` section (Megatest config syntax)."""
+    return read_megatest_section(path, "server")
+
+
+def read_megatest_section(path: Path, name: str) -> dict[str, str]:
+    """``key value`` lines of section ``[name]`` (Megatest config syntax).
 
     Megatest's syntax: ``[section]`` headers, ``key value`` lines, ``#`` comments;
     other directives (``[include ...]``, ``#{...}`` expansions) are not ours to
@@ -129,7 +134,7 @@ def read_megatest_server_section(path: Path) -> dict[str, str]:
         if m:
             section = m.group(1).strip()
             continue
-        if section != "server":
+        if section != name:
             continue
         # Megatest separates key and value by any whitespace (a tab too); partition(" ")
         # turned "heartbeat\t3" into an unknown key that was silently ignored.

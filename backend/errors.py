@@ -77,3 +77,7 @@ class NoServerError(BackendError):
 
 class StoreError(BackendError):
     pass
+
+
+class CentralError(BackendError):
+    """The central PostgreSQL database: unreachable, refused, or misconfigured."""

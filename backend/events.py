@@ -48,6 +48,8 @@ RESTARTED = "restarted"  # supervisor: a crashed child started again after back-
 FATAL = "fatal"  # supervisor: gave up restarting a slot
 MARKED_DEAD = "marked_dead"  # anyone: removed a provably dead registration, by = who
 PRUNED = "pruned"  # backend prune: removed a dead registration
+SYNC_FAILED = "sync_failed"  # supervisor: a background sync to the central db failed after working (or first)
+SYNC_RECOVERED = "sync_recovered"  # supervisor: a background sync worked again after failing
 
 
 def events_path(area: Area) -> Path:

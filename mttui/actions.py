@@ -50,11 +50,11 @@ MAIN_BINDINGS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
     Binding("q", "quit", "Quit"),
     # htop and k9s quit on Ctrl-C; priority so that no widget takes it as copy.
     Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
-    Binding("p", "ping_now", "Ping", tooltip="Ping the highlighted server now"),
+    Binding("p", "ping_now", "Ping", show=False, tooltip="Ping the highlighted server now"),
     Binding("s", "stop_server", "Stop", tooltip="Stop the marked servers or the highlighted one"),
     Binding("R", "restart_server", "Restart", tooltip="New server first, then the old one stops"),
     Binding("x", "prune", "Prune", tooltip="Remove dead registrations (marked or highlighted)"),
-    Binding("n", "start_server", "Start", tooltip="Start a server for this db"),
+    Binding("n", "start_server", "Start", show=False, tooltip="Start a server for this db"),
     Binding("m,space", "mark", "Mark", tooltip="Mark / unmark the highlighted server"),
     Binding("u", "unmark_all", "Unmark all", show=False),
     Binding("h", "hide_dead", "Hide dead", show=False,
@@ -169,6 +169,9 @@ class ActionsMixin(App[None]):
     def task_failed(self, name: str) -> None:
         """A worker named ``name`` raised (the app clears its single-flight flags)."""
 
+    def note_event(self, text: str) -> None:
+        """Put one line of the monitor's own in the events pane (the app shows it)."""
+
     # -- running blocking work ------------------------------------------------------
 
     def run_task(self, task: Callable[[], Message], name: str, group: str) -> Worker[None]:
@@ -188,6 +191,7 @@ class ActionsMixin(App[None]):
 
     def on_action_failed(self, message: ActionFailed) -> None:
         self.task_failed(message.action)
+        self.note_event(f"{message.action} failed: {message.error}")
         self.notify(message.error, title=f"{message.action} failed", severity="error",
                     timeout=10)
 
@@ -195,6 +199,8 @@ class ActionsMixin(App[None]):
         outcomes = message.outcomes
         failed = [o for o in outcomes if not o.ok]
         severity: SeverityLevel = "information" if not failed else "error"
+        for o in outcomes:
+            self.note_event(f"{message.action} {o.target}: {o.text}")
         if len(outcomes) == 1:
             self.notify(f"{outcomes[0].target}: {outcomes[0].text}", title=message.action,
                         severity=severity)

@@ -170,6 +170,12 @@ class MonitorApp(ConsoleMixin):
             self._rescanning = False
         elif name == "pings":
             self._pinging = False
+        elif name == "stats":
+            self._fetching = False
+
+    def note_event(self, text: str) -> None:
+        stamp = time.strftime("%H:%M:%S", time.localtime(self.clock()))
+        self.query_one(EventsPane).note(f"{stamp} monitor  {text}")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Results (and ActionFailed) arrive as messages; run_task catches what a

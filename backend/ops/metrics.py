@@ -112,10 +112,49 @@ def _add_server(f: dict[str, Any], base: list[str], s: ServerStats) -> None:
     f["start"].add_metric(base, s.started)
 
 
+class SyncCollector(Collector):
+    """The background sync of this ``backend serve`` process (docs/central.md),
+    read from ``backend.central.loop.current_state()``; nothing when none runs."""
+
+    def __init__(self, area: Area) -> None:
+        self.area = str(area.root)
+
+    def collect(self) -> Iterator[Metric]:
+        from backend.central.loop import current_state
+
+        return iter(sync_families(self.area, current_state()))
+
+
+def sync_families(area: str, state: dict[str, Any] | None) -> list[Metric]:
+    """Metric families of a sync loop's state dict (pure, like ``families``)."""
+    if state is None:
+        return []
+    out: list[Metric] = []
+    for name, kind, doc, value in (
+        ("mtserve_sync_up", "gauge", "1 if the last sync pass to the central database succeeded",
+         1.0 if state["consecutive_errors"] == 0 and state["passes"] else 0.0),
+        ("mtserve_sync_passes", "counter", "sync passes committed", state["passes"]),
+        ("mtserve_sync_errors", "counter", "sync passes that failed", state["errors"]),
+        ("mtserve_sync_rows", "counter", "rows inserted or changed centrally", state["total_rows"]),
+        ("mtserve_sync_last_success_time_seconds", "gauge", "end of the last committed pass (epoch seconds)",
+         state["last_ok"]),
+        ("mtserve_sync_last_duration_seconds", "gauge", "seconds the last committed pass took",
+         state["last_seconds"]),
+    ):
+        if value is None:
+            continue
+        family = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+        metric = family(name, doc, labels=["area"])
+        metric.add_metric([area], float(value))
+        out.append(metric)
+    return out
+
+
 def area_registry(area: Area, settings: Settings) -> CollectorRegistry:
     # auto_describe=False: registering must not scrape the servers.
     registry = CollectorRegistry(auto_describe=False)
     registry.register(AreaCollector(area, settings))
+    registry.register(SyncCollector(area))
     return registry
 
 

@@ -15,17 +15,22 @@ import json
 import multiprocessing
 import multiprocessing.process
 import os
+import queue
 import signal
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backend import events, procs, registry
 from backend.area import Area
 from backend.config import Settings
+
+if TYPE_CHECKING:
+    from backend.central.loop import SyncLoop
+    from backend.central.settings import SyncSettings
 
 STARTING, RUNNING, BACKOFF, STOPPING, EXITED, FATAL = (
     "STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED", "FATAL",
@@ -80,7 +85,7 @@ class Slot:
 class Supervisor:
     def __init__(
         self, area: Area, settings: Settings, dbfnames: list[str], per_db: int, *,
-        json_lines: bool = False, out: Any = None,
+        json_lines: bool = False, out: Any = None, sync: SyncSettings | None = None,
     ) -> None:
         self.area = area
         self.settings = settings
@@ -89,6 +94,11 @@ class Supervisor:
         self.out = out or sys.stdout
         self._ctx = multiprocessing.get_context("spawn")
         self._stop_reason: str | None = None
+        self.sync_conf = sync
+        self.sync_loop: SyncLoop | None = None
+        # The sync thread never prints: its events are printed by the main loop.
+        self._sync_events: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        self._sync_failing = False
 
     def _emit(self, slot: Slot, state: str, **detail: Any) -> None:
         slot.state = state
@@ -100,6 +110,53 @@ class Supervisor:
             extra = " ".join(f"{k}={v}" for k, v in detail.items())
             line = f"{now} {slot.label:<10} {state:<8} {extra}".rstrip()
         print(line, file=self.out, flush=True)
+
+    def _emit_sync(self, event: dict[str, Any]) -> None:
+        # The history gets transitions only (a pass every minute would flood it).
+        kind = event.get("sync")
+        if kind == "error" and not self._sync_failing:
+            self._sync_failing = True
+            events.record_event(self.area, events.SYNC_FAILED, error=event.get("error"),
+                                retry_in=event.get("retry_in"))
+        elif kind == "ok" and self._sync_failing:
+            self._sync_failing = False
+            events.record_event(self.area, events.SYNC_RECOVERED, written=event.get("written"))
+        now = datetime.now().isoformat(timespec="seconds")
+        if self.json_lines:
+            line = json.dumps({"time": now, "server": "sync", **event})
+        else:
+            extra = " ".join(f"{k}={v}" for k, v in event.items() if k != "sync")
+            line = f"{now} {'sync':<10} {event['sync'].upper():<8} {extra}".rstrip()
+        print(line, file=self.out, flush=True)
+
+    def _start_sync(self) -> None:
+        if self.sync_conf is None:
+            return
+        from backend.central.loop import SyncLoop, set_current
+
+        self.sync_loop = SyncLoop(self.area, self.sync_conf, on_event=self._sync_events.put)
+        set_current(self.sync_loop)
+        self._emit_sync({"sync": "started", "to": self.sync_loop.state()["dest"],
+                         "every": self.sync_conf.every})
+        self.sync_loop.start()
+
+    def _drain_sync_events(self) -> None:
+        while True:
+            try:
+                self._emit_sync(self._sync_events.get_nowait())
+            except queue.Empty:
+                return
+
+    def _stop_sync(self) -> None:
+        if self.sync_loop is None:
+            return
+        from backend.central.loop import set_current
+
+        self.sync_loop.stop()
+        self._drain_sync_events()
+        set_current(None)
+        self._emit_sync({"sync": "stopped", **{k: v for k, v in self.sync_loop.state().items()
+                                                if k in ("passes", "errors", "total_rows")}})
 
     def _start(self, slot: Slot) -> None:
         proc = self._ctx.Process(
@@ -127,14 +184,20 @@ class Supervisor:
         try:
             for slot in self.slots:
                 self._start(slot)
+            self._start_sync()
             while self._stop_reason is None:
                 self._tick()
+                self._drain_sync_events()
                 if all(s.state in (EXITED, FATAL) for s in self.slots):
+                    self._stop_sync()
                     print(f"{datetime.now().isoformat(timespec='seconds')} all servers exited",
                           file=self.out, flush=True)
                     return 1 if any(s.state == FATAL for s in self.slots) else 0
                 time.sleep(0.05)
+            if self.sync_loop is not None:
+                self.sync_loop.request_stop()
             self._stop_all()
+            self._stop_sync()
             return 0
         finally:
             for s, handler in old.items():
