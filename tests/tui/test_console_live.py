@@ -85,7 +85,7 @@ async def test_detail_log_follows_after_the_registration_goes(area: Path) -> Non
 
 
 async def test_start_in_an_immutable_area_is_one_error(area: Path) -> None:
-    if subprocess.run(["chattr", "+i", str(area)], capture_output=True).returncode != 0:
+    if subprocess.run(["chattr", "+i", str(area)], capture_output=True).returncode != 0:  # noqa: ASYNC221
         pytest.skip("chattr +i needs root and a filesystem that supports it")
     try:
         app = make_app(area, interval=0.5, traffic=False)
@@ -100,4 +100,4 @@ async def test_start_in_an_immutable_area_is_one_error(area: Path) -> None:
             await pilot.press("ctrl+c")
         assert app.return_code == 0
     finally:
-        subprocess.run(["chattr", "-i", str(area)], check=False)
+        subprocess.run(["chattr", "-i", str(area)], check=False)  # noqa: ASYNC221
