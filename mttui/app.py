@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from textual.app import ComposeResult, SystemCommand
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
@@ -292,6 +293,10 @@ class MonitorApp(ConsoleMixin):
     def flush(self) -> None:
         if not self.dirty:
             return
+        try:
+            table = self.query_one(ServerTable)
+        except NoMatches:  # exiting: the screen is gone while a timer still fires
+            return
         self.dirty = False
         self._last_flush = time.monotonic()
         t0 = time.perf_counter()
@@ -299,7 +304,6 @@ class MonitorApp(ConsoleMixin):
                                 self.settings.stale_after,
                                 self.book.per_server if self.traffic_on else None)
         self.rows = {r.key: r for r in rows}
-        table = self.query_one(ServerTable)
         shown = filtering.show_marks(
             filtering.apply(self.view_rows(rows), self.row_filter, self.hide_dead), self.marked)
         shown = model.visible_rows(shown, "", table.sort_column, table.sort_reverse)

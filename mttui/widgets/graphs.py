@@ -19,6 +19,7 @@ from mttui.model import History
 from mttui.traffic import TrafficBook
 
 BARS = "▁▂▃▄▅▆▇█"
+LATEST_WIDTH = 6
 
 
 def sparkline(values: Sequence[float], width: int) -> str:
@@ -53,12 +54,13 @@ def render_graphs(graphs: Sequence[Graph], width: int, per_line: int) -> Text:
             out.append("\n")
         share = max(width // max(len(line), 1), 12)
         for i, g in enumerate(line):
-            bars = max(share - len(g.label) - len(g.latest) - 4, 4)
+            latest = g.latest.rjust(LATEST_WIDTH)  # graphs on one line each stay aligned
+            bars = max(share - len(g.label) - len(latest) - 4, 4)
             if i:
                 out.append("  ")
             out.append(f"{g.label} ", style="bold")
             out.append(sparkline(g.values, bars), style=g.colour)
-            out.append(f" {g.latest}")
+            out.append(f" {latest}")
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -118,3 +119,44 @@ def test_failed_start_in_an_immutable_area_is_one_notification(tmp_path: Path) -
         tmux("kill-server")
         kill_area_processes(area)
         subprocess.run(["chattr", "-i", str(area)], check=False)
+
+
+def test_demo_fits_80x24_with_traffic_and_events(tmp_path: Path) -> None:
+    """At 80x24 the columns that matter are all on screen, the sort arrow shows,
+    traffic figures come in, ``g`` groups per db and ``e`` opens the events pane."""
+    tmux = Tmux(tmp_path)
+    demo_tmp = tmp_path / "tmp"
+    demo_tmp.mkdir()
+    env = {**clean_env(), "TMPDIR": str(demo_tmp)}
+    cmd = f"{MTTUI} --demo; echo EXIT=$?; sleep 60"
+    try:
+        subprocess.run(["tmux", "-S", tmux.socket, "new-session", "-d", "-s", "mt", "-x", "80",
+                        "-y", "24", cmd], env=env, check=True, timeout=10)
+        screen = tmux.wait("RUNNING")
+        header = next(line for line in screen.splitlines() if "State" in line)
+        for label in ("Server ▲", "DB", "State", "Load", "Req/s", "Age", "Touched"):
+            assert label in header, (label, header)
+        assert "Server-id" not in header and "Ping ms" not in header
+        assert all(len(line) <= 80 for line in screen.splitlines())
+        tmux.keys("7")  # sort by Touched: its arrow shows though the column is narrow
+        tmux.wait("Touched ▲")
+        # Traffic: a rate appears once two polls (5 s apart) have been read.
+        def rates() -> list[str]:  # Req/s: the fifth word of a server's row
+            return [line.split()[4] for line in tmux.screen().splitlines()
+                    if "RUNNING" in line and len(line.split()) >= 7]
+
+        end = time.monotonic() + 30
+        while not any(re.fullmatch(r"\d+\.\d", r) for r in rates()):
+            assert time.monotonic() < end, tmux.screen()
+            time.sleep(0.5)
+        tmux.keys("g")
+        tmux.wait("1 server")
+        tmux.keys("e")
+        tmux.wait("Events, newest first")
+        tmux.wait("started")
+        tmux.keys("q")
+        text = tmux.wait("EXIT=", timeout=30)
+        assert "EXIT=0" in text and "Traceback" not in text, text
+    finally:
+        tmux("kill-server")
+        kill_area_processes(demo_tmp)
