@@ -50,11 +50,11 @@ MAIN_BINDINGS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
     Binding("q", "quit", "Quit"),
     # htop and k9s quit on Ctrl-C; priority so that no widget takes it as copy.
     Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
-    Binding("p", "ping_now", "Ping", show=False, tooltip="Ping the highlighted server now"),
+    Binding("p", "ping_now", "Ping", tooltip="Ping the highlighted server now"),
     Binding("s", "stop_server", "Stop", tooltip="Stop the marked servers or the highlighted one"),
     Binding("R", "restart_server", "Restart", tooltip="New server first, then the old one stops"),
     Binding("x", "prune", "Prune", tooltip="Remove dead registrations (marked or highlighted)"),
-    Binding("n", "start_server", "Start", show=False, tooltip="Start a server for this db"),
+    Binding("n", "start_server", "Start", tooltip="Start a server for this db"),
     Binding("m,space", "mark", "Mark", tooltip="Mark / unmark the highlighted server"),
     Binding("u", "unmark_all", "Unmark all", show=False),
     Binding("h", "hide_dead", "Hide dead", show=False,

@@ -175,7 +175,8 @@ class MonitorApp(ConsoleMixin):
 
     def note_event(self, text: str) -> None:
         stamp = time.strftime("%H:%M:%S", time.localtime(self.clock()))
-        self.query_one(EventsPane).note(f"{stamp} monitor  {text}")
+        for pane in self.query(EventsPane):  # none while the app is closing
+            pane.note(f"{stamp} monitor  {text}")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Results (and ActionFailed) arrive as messages; run_task catches what a
@@ -284,7 +285,10 @@ class MonitorApp(ConsoleMixin):
 
     def _timed_flush(self) -> None:
         self._flush_timer = None
-        self.flush()
+        # A timer set just before the app closes may fire while the default
+        # screen's widgets are being removed: nothing left to draw then.
+        if self.default_screen.query(ServerTable):
+            self.flush()
 
     def flush(self) -> None:
         if not self.dirty:

@@ -28,9 +28,6 @@ HELP = """\
   [b]/[/b]              filter: a regex on any cell; [b]!regex[/b] inverts;
                    [b]state:dead[/b] (or state:dead,stale; !state:running) by state
   [b]![/b]              invert the filter;  [b]esc[/b] clears it
-  [b]t[/b]              traffic columns (Req/s, p99 ms, Err) on / off
-  [b]g[/b]              rows per server / summed per db
-  [b]e[/b]              events pane (the area's events and the monitor's actions)
   [b]1-9[/b]            sort by column 1-9; again to reverse (or click a header)
   [b]r[/b]              re-read .servinfo/ now
   [b]t[/b]              traffic columns (Req/s, p99 ms, Err) and their polling on / off

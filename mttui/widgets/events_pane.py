@@ -71,5 +71,7 @@ class EventsPane(VerticalScroll):
         return [t.plain for t in self._lines]
 
     def _redraw(self) -> None:
-        if self.is_mounted:
-            self.query_one("#events-body", Static).update(Text("\n").join(self._lines))
+        # The body may not be composed yet (events read at start) or already
+        # removed (the app is closing): then there is nothing to draw on.
+        for body in self.query("#events-body").results(Static):
+            body.update(Text("\n").join(self._lines))

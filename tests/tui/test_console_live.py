@@ -4,6 +4,7 @@ restart, the detail log followed past the registration, start in an immutable ar
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -84,20 +85,24 @@ async def test_detail_log_follows_after_the_registration_goes(area: Path) -> Non
                     what="the final shutdown lines")
 
 
-async def test_start_in_an_immutable_area_is_one_error(area: Path) -> None:
-    if subprocess.run(["chattr", "+i", str(area)], capture_output=True).returncode != 0:  # noqa: ASYNC221
+@pytest.fixture
+def immutable_area(area: Path) -> Iterator[Path]:
+    """The area with chattr +i (as in the issue): nothing can be created in it."""
+    if subprocess.run(["chattr", "+i", str(area)], capture_output=True).returncode != 0:
         pytest.skip("chattr +i needs root and a filesystem that supports it")
-    try:
-        app = make_app(area, interval=0.5, traffic=False)
-        async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: app.loaded)
-            await pilot.press("n", "enter")
-            await until(pilot, lambda: errors(app), what="error notification")
-            await pilot.pause(0.5)
-            assert len(errors(app)) == 1 and errors(app)[0].title == "start failed"
-            assert "Traceback" not in errors(app)[0].message
-            assert app.is_running
-            await pilot.press("ctrl+c")
-        assert app.return_code == 0
-    finally:
-        subprocess.run(["chattr", "-i", str(area)], check=False)  # noqa: ASYNC221
+    yield area
+    subprocess.run(["chattr", "-i", str(area)], check=False)
+
+
+async def test_start_in_an_immutable_area_is_one_error(immutable_area: Path) -> None:
+    app = make_app(immutable_area, interval=0.5, traffic=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.loaded)
+        await pilot.press("n", "enter")
+        await until(pilot, lambda: errors(app), what="error notification")
+        await pilot.pause(0.5)
+        assert len(errors(app)) == 1 and errors(app)[0].title == "start failed"
+        assert "Traceback" not in errors(app)[0].message
+        assert app.is_running
+        await pilot.press("ctrl+c")
+    assert app.return_code == 0

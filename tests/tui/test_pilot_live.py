@@ -101,7 +101,8 @@ async def test_keys_filter_sort_ping_detail_help(area: Path) -> None:
         await pilot.press("3")  # pid
         await pilot.pause(0.1)
         assert app.table.cursor_key == other and "▲" in str(app.table.columns["pid"].label)
-        await pilot.press("slash", *"1.db")
+        # a regex: "1.db" could match a server-id's hex ("1adb"), "1\.db" cannot
+        await pilot.press("slash", "1", "backslash", *".db")
         await until(pilot, lambda: app.table.keys == [other], what="filtered")
         assert app.table.cursor_key == other
         await pilot.press("enter", "escape")
