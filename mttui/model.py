@@ -37,7 +37,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("db", "DB", 12, 2),
     Column("pid", "PID", 8, 7),
     Column("state", "State", 22, 0),
-    Column("threads", "Load", 6, 0),  # Megatest's sload: the server's busy threads
+    Column("threads", "Load", 6, 0),  # sload: requests in flight (SPEC §8 calls it threads)
     Column("age", "Age", 8, 0),
     Column("touched", "Touched", 8, 0),
     Column("ping", "Ping ms", 8, 8),
@@ -62,7 +62,7 @@ STATE_COLOURS = {
     status.UNKNOWN: "grey50",
     status.MISMATCH: "red",
     status.DEAD: "bold red",
-    status.NO_ANSWER: "dark_orange",
+    status.UNRESPONSIVE: "dark_orange",
     status.UNREACHABLE: "red3",
 }
 STATE_ORDER = list(STATE_COLOURS)
@@ -123,7 +123,7 @@ def classify(
         return status.STALE
     if gone:
         return status.DEAD
-    return status.UNKNOWN if ping is None else status.NO_ANSWER
+    return status.UNKNOWN if ping is None else status.UNRESPONSIVE
 
 
 def make_row(

@@ -55,7 +55,7 @@ started again by serve, and a load keeps calling main.db and 1.db.
   [cyan]STARTING[/]       answers, still starting
   [yellow]SHUTTING-DOWN[/]  answers, finishing in-flight work before exiting
   [grey50]UNKNOWN[/]        not pinged yet
-  [dark_orange]NO-ANSWER[/]      ping failed, file still fresh (maybe busy or starting)
+  [dark_orange]UNRESPONSIVE[/]   ping failed, file still fresh (frozen, busy or starting)
   [bold red]DEAD[/]           local server whose process is gone
   [magenta]STALE[/]          no answer and the file untouched for stale-after seconds
   [red]MISMATCH[/]       another server (another server-id) answers at that address
