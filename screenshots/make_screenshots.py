@@ -74,11 +74,6 @@ async def take(pilot: Any, app: Any, shot: str, until: Any) -> None:
         await until(lambda: isinstance(app.screen, DetailScreen))
         await pilot.pause(2.0)
         return
-    if shot == "stop-confirm":
-        await pilot.press("s")
-        await until(lambda: isinstance(app.screen, ConfirmScreen))
-        await pilot.pause(0.3)
-        return
     if shot == "marked-confirm":
         await pilot.press("m", "down", "m", "s")  # two servers marked, one confirmation
         await until(lambda: isinstance(app.screen, ConfirmScreen))
