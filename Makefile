@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
+RUN_STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint screenshots bench clean pg
+.PHONY: demo test lint screenshots bench clean install pg
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +18,20 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m compileall -q backend mttui bench > /dev/null
 	touch $(STAMP)
 
-demo: $(STAMP)
+# The demo needs only the runtime dependencies (no test tools).
+$(RUN_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m compileall -q backend mttui > /dev/null
+	touch $(RUN_STAMP)
+
+demo: $(RUN_STAMP)
 	$(BIN)/mttui --demo
+
+# `backend` and `mttui` on your PATH: pipx when it is there, else a user install
+# (~/.local/bin). Or run them from .venv/bin/ after `make demo` / `make test`.
+install:
+	@if command -v pipx > /dev/null; then pipx install --force .; \
+	else $(PYTHON) -m pip install --user .; fi
 
 # Lint first: a broken layer contract fails fast, before the 3-minute suite.
 test: lint pg

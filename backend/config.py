@@ -46,6 +46,10 @@ class Settings:
     request_timeout: float = 15.0
     registration_visible_timeout: float = 12.0
     standby_timeout: float = 600.0
+    # Operating the pool (docs/operations.md).
+    suspect_ttl: float = 30.0
+    log_max_bytes: int = 1048576
+    log_keep: int = 20
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -59,7 +63,7 @@ _TYPE_BY_NAME = {"float": float, "int": int, "str": str}
 _POSITIVE = {
     "heartbeat", "stale_after", "idle_timeout", "ping_timeout", "call_deadline",
     "max_frame", "frame_deadline", "max_servers", "num_run_dbs", "drain_timeout",
-    "request_timeout",
+    "request_timeout", "log_max_bytes", "log_keep",
 }
 _JOURNAL_MODES = ("auto", "wal", "delete")
 

@@ -215,7 +215,7 @@ def terminate_if_ours(reg: Registration, server_id_confirmed: bool) -> bool:
         # A forged file can name any process of ours with its true start time and
         # point at a listener that answers the file's server-id: signal only the
         # process that itself listens on the registered port.
-        if not _listens_on(proc, reg.port):
+        if not listens_on(proc, reg.port):
             return False
         os.kill(reg.pid, signal.SIGTERM)
     except (psutil.Error, ProcessLookupError, PermissionError):
@@ -223,7 +223,8 @@ def terminate_if_ours(reg: Registration, server_id_confirmed: bool) -> bool:
     return True
 
 
-def _listens_on(proc: psutil.Process, port: int) -> bool:
+def listens_on(proc: psutil.Process, port: int) -> bool:
+    """Does ``proc`` itself hold a listening socket on ``port``?"""
     try:
         conns = proc.net_connections(kind="inet")
     except (psutil.Error, OSError):

@@ -384,11 +384,17 @@ def machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="backend bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="fewer, shorter repetitions (< 2 min)")
-    p.add_argument("--scenario", action="append", choices=SCENARIOS)
+    p.add_argument("--scenario", action="append", choices=SCENARIOS,
+                   help="run only this scenario (repeatable; default all)")
     p.add_argument("--reps", type=int, help="repetitions per scenario (default 3 quick, 7 full)")
     p.add_argument("--duration", type=float, help="seconds per throughput measurement")
-    p.add_argument("--json", metavar="FILE", help="write the raw results as JSON here")
+    p.add_argument("--json", action="store_true",
+                   help="print the results as JSON instead of the table (as --json does elsewhere)")
+    p.add_argument("--output", metavar="FILE", help="also write the raw results as JSON to FILE")
     p.add_argument("--write-docs", action="store_true", help="update docs/perf.md and its chart")
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 when a scenario misses its goal (the 'met' column says no)")
+    p.epilog = "exit codes: 0 done (with --check: every goal met), 1 a goal not met with --check, 2 usage"
     args = p.parse_args(argv)
     if (args.reps is not None and args.reps < 1) or (args.duration is not None and args.duration <= 0):
         p.error("--reps must be >= 1 and --duration > 0")
@@ -397,11 +403,18 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:  # a target that would not start or answered wrongly: one line
         print(f"backend bench: error: {exc}", file=sys.stderr)
         return 1
-    print(report.markdown_table(data["summary"]))
-    for note in data["notes"]:
-        print(f"note: {note}")
     if args.json:
-        Path(args.json).write_text(json.dumps(data, indent=2))
+        print(json.dumps(data, indent=2))
+    else:
+        print(report.markdown_table(data["summary"]))
+        for note in data["notes"]:
+            print(f"note: {note}")
+    if args.output:
+        Path(args.output).write_text(json.dumps(data, indent=2))
     if args.write_docs:
         report.write_docs(data, Path("docs"))
+    missed = [r["scenario"] for r in data["summary"] if r.get("meets_goal") is False]
+    if args.check and missed:
+        print(f"backend bench: goal not met: {', '.join(missed)}", file=sys.stderr)
+        return 1
     return 0

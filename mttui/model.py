@@ -62,7 +62,7 @@ STATE_COLOURS = {
     status.UNKNOWN: "grey50",
     status.MISMATCH: "red",
     status.DEAD: "bold red",
-    status.NO_ANSWER: "dark_orange",
+    status.UNRESPONSIVE: "dark_orange",
     status.UNREACHABLE: "red3",
 }
 STATE_ORDER = list(STATE_COLOURS)
@@ -123,7 +123,7 @@ def classify(
         return status.STALE
     if gone:
         return status.DEAD
-    return status.UNKNOWN if ping is None else status.NO_ANSWER
+    return status.UNKNOWN if ping is None else status.UNRESPONSIVE
 
 
 def make_row(

@@ -31,12 +31,14 @@ from backend.errors import (
     NoServerError,
     ProtocolError,
     RemoteError,
+    Timeout,
     TransportError,
 )
 from backend.wire import protocol
-from backend.wire.connection import Connection
+from backend.wire.connection import Connection, ping
 
 # -- the client ------------------------------------------------------------------
+
 
 Launch = Callable[[Area, str, Settings], Any]
 
@@ -62,8 +64,12 @@ class Client:
         launch: Launch | None = _default_launch,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        on_wait: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_wait`` is told what a call waits for when it has to wait (a
+        server starting); the CLI turns it into its progress line."""
         self.area = area if isinstance(area, Area) else Area.open(area)
+        self._on_wait = on_wait
         self.settings = settings or load_settings(self.area.root)
         self._launch = launch
         self._clock, self._sleep = clock, sleep
@@ -72,6 +78,8 @@ class Client:
         self.last_server: str | None = None
         # Set by _choose: another host's fresh registrations own the db (no start here).
         self._hold: Any = None
+        # Registration name -> (server-id, until): servers whose ping timed out.
+        self._suspects: dict[str, tuple[str, float]] = {}
 
     def __enter__(self) -> Client:
         return self
@@ -123,7 +131,7 @@ class Client:
             try:
                 if not conn.authenticated:
                     self._authenticate(conn, wire, timeout)
-                resp = conn.request(wire, timeout)
+                resp = self._request(conn, wire, timeout)
             except (TransportError, ProtocolError) as exc:
                 self._drop(dbfname)
                 last_failure = f"{conn.host}:{conn.port}: {exc}"
@@ -158,6 +166,30 @@ class Client:
                 last_failure = f"{conn.host}:{conn.port} shutting down"
                 continue
             raise RemoteError(code, message)
+
+    def _request(self, conn: Connection, wire: list[Any], timeout: float) -> protocol.Response:
+        """Send ``wire`` and wait up to ``timeout`` for the answer, checking every
+        ``ping-timeout`` that the server is still alive: a server that stops
+        answering mid-request (frozen, wedged) does not hold the call for the
+        whole request timeout. Its ping goes over a fresh connection, which the
+        server's event loop answers even while its db thread is busy; no answer
+        means the server is marked suspect and the call fails over (safe: reads,
+        and writes carrying their idempotency key)."""
+        conn.send(protocol.encode(wire), timeout)
+        end = self._clock() + timeout
+        while True:
+            left = end - self._clock()
+            try:
+                return conn.receive(max(min(self.settings.ping_timeout, left), 0.001))
+            except Timeout:
+                if self._clock() >= end:
+                    raise
+            probe = ping(conn.host, conn.port, self.settings.ping_timeout)
+            if not probe.ok or (conn.server_id and probe.server_id != conn.server_id):
+                for entry in registry.scan(self.area.servinfo_dir).entries:
+                    if entry.registration.server_id == conn.server_id:
+                        self._note_suspect(entry.registration)
+                raise Timeout(f"{conn.host}:{conn.port} stopped answering ({probe.error or 'another server-id'})")
 
     def _authenticate(self, conn: Connection, wire: list[Any], timeout: float) -> None:
         """Make ``conn`` authenticated: inline with ``wire`` when it fits the
@@ -209,6 +241,8 @@ class Client:
                 else:
                     if getattr(outcome, "started", False):
                         delay = 0.01
+                        if self._on_wait is not None:
+                            self._on_wait(f"waiting for a new server for {dbfname} (pid {outcome.pid}) to start")
                     elif getattr(outcome, "reason", None) and last_failure == "no registration":
                         last_failure = f"no registration; start refused: {outcome.reason}"
             # Wait for a registration to appear or come up: short doubling polls,
@@ -222,7 +256,12 @@ class Client:
     def _choose(
         self, dbfname: str, end: float, last_failure: str
     ) -> tuple[Connection | None, bool, str]:
-        """Ping each registration once; keep the connection of the least-loaded."""
+        """Ping the registrations concurrently; keep the connection of the least-loaded.
+
+        Suspects (a ping of theirs timed out lately, here or in another process:
+        ``suspects.py``) are pinged only when no other server is usable, so a
+        frozen server costs later calls nothing.
+        """
         from backend import procs
 
         self._hold = None
@@ -230,61 +269,117 @@ class Client:
         entries = registry.newest_first(scan.entries)
         if not entries:
             return None, False, "no registration"
-        loads: list[tuple[int, int]] = []
-        conns: dict[int, Connection] = {}
-        unanswered: list[registry.Entry] = []
-        starting = False
         now = time.time()
+        unanswered: list[registry.Entry] = []  # did not answer their own server-id
+        fresh: list[tuple[int, registry.Entry]] = []
+        suspect: list[tuple[int, registry.Entry]] = []
         for order, entry in enumerate(entries):
             reg = entry.registration
-            unanswered.append(entry)  # popped again once it answers its server-id
             if procs.unreachable_from_here(reg):
                 # A loopback address of another host: connecting would reach some
                 # local process at best. Never pinged, removed only when stale.
                 last_failure = f"{reg.name}: loopback address of host {reg.hostname}"
+                unanswered.append(entry)
                 self._maybe_remove(entry, now)
-                continue
-            if procs.locally_gone(reg):
+            elif procs.locally_gone(reg):
                 last_failure = f"{reg.name}: process {reg.pid} is gone"
+                unanswered.append(entry)
                 self._maybe_remove(entry, now)
+            elif self._is_suspect(reg, now):
+                suspect.append((order, entry))
+            else:
+                fresh.append((order, entry))
+        loads: list[tuple[int, int]] = []
+        conns: dict[int, Connection] = {}
+        starting = False
+        for group in (fresh, suspect):
+            if not group or loads:
                 continue
             timeout = min(self.settings.ping_timeout, max(end - self._clock(), 0.001))
-            try:
-                conn = Connection(reg.host, reg.port, timeout, self.settings.max_frame)
-            except TransportError as exc:
-                last_failure = f"{reg.name}: {exc}"
-                self._maybe_remove(entry, now)
-                continue
-            try:
-                result = conn.ping(timeout)
-            except (TransportError, ProtocolError) as exc:
-                conn.close()
-                last_failure = f"{reg.name}: {exc}"
-                self._maybe_remove(entry, now)
-                continue
-            if not result.matches(reg.server_id):
-                conn.close()
-                last_failure = f"{reg.name}: answers server-id {result.server_id}, not {reg.server_id}"
-                self._maybe_remove(entry, now)
-                continue
-            unanswered.pop()
-            if result.sstate != states.RUNNING:
-                conn.close()
-                starting = starting or result.sstate == states.STARTING
-                last_failure = f"{reg.name}: {result.sstate}"
-                continue
-            if not rules.usable(entry, result):
-                conn.close()
-                continue
-            loads.append((order, rules.load_of(result)))
-            conns[order] = conn
+            found, start_seen, last_failure = self._ping_group(group, timeout, now, unanswered, last_failure)
+            starting = starting or start_seen
+            for order, conn, load in found:
+                loads.append((order, load))
+                conns[order] = conn
         pick = rules.choose(loads)
         for order, conn in conns.items():
             if order != pick:
                 conn.close()
         if pick is None and not starting:
-            self._hold = procs.foreign_hold(unanswered, now, self.settings.stale_after)
+            self._hold = procs.foreign_hold(
+                registry.newest_first(unanswered), now, self.settings.stale_after
+            )
         return (conns[pick] if pick is not None else None), starting, last_failure
+
+    def _ping_group(
+        self, group: list[tuple[int, registry.Entry]], timeout: float, now: float,
+        unanswered: list[registry.Entry], last_failure: str,
+    ) -> tuple[list[tuple[int, Connection, int]], bool, str]:
+        """Ping ``group`` at once; (order, connection, load) of each usable server."""
+        from backend.wire.pingall import ping_all
+
+        probes = ping_all(
+            [(e.registration.host, e.registration.port) for _, e in group], timeout,
+            usable=lambda i, res: rules.usable(group[i][1], res), max_frame=self.settings.max_frame,
+            clock=self._clock,
+        )
+        found: list[tuple[int, Connection, int]] = []
+        starting = False
+        for (order, entry), probe in zip(group, probes, strict=True):
+            reg = entry.registration
+            res = probe.result
+            if res is None:  # still unanswered when a usable server had answered
+                continue
+            if probe.timed_out:
+                self._note_suspect(reg)
+            if not res.ok:
+                last_failure = f"{reg.name}: {res.error}"
+                unanswered.append(entry)
+                self._maybe_remove(entry, now)
+                continue
+            self._clear_suspect(reg)
+            conn = probe.conn
+            assert conn is not None
+            if not res.matches(reg.server_id):
+                conn.close()
+                last_failure = f"{reg.name}: answers server-id {res.server_id}, not {reg.server_id}"
+                unanswered.append(entry)
+                self._maybe_remove(entry, now)
+                continue
+            if res.sstate != states.RUNNING:
+                conn.close()
+                starting = starting or res.sstate == states.STARTING
+                last_failure = f"{reg.name}: {res.sstate}"
+                continue
+            if not rules.usable(entry, res):
+                conn.close()
+                continue
+            found.append((order, conn, rules.load_of(res)))
+        return found, starting, last_failure
+
+    # -- suspects (a ping of theirs timed out lately) ----------------------
+
+    def _is_suspect(self, reg: registry.Registration, now: float) -> bool:
+        from backend import suspects
+
+        until = self._suspects.get(reg.name)
+        if until is not None and until[0] == reg.server_id and now < until[1]:
+            return True
+        return suspects.is_suspect(self.area.servinfo_dir, reg, now)
+
+    def _note_suspect(self, reg: registry.Registration) -> None:
+        from backend import suspects
+
+        self._suspects[reg.name] = (reg.server_id, time.time() + self.settings.suspect_ttl)
+        suspects.mark(self.area.servinfo_dir, reg, self.settings.suspect_ttl)
+
+    def _clear_suspect(self, reg: registry.Registration) -> None:
+        from backend import suspects
+
+        if self._suspects.pop(reg.name, None) is not None or suspects.note_path(
+            self.area.servinfo_dir, reg
+        ).exists():
+            suspects.clear(self.area.servinfo_dir, reg)
 
     def _maybe_remove(self, entry: registry.Entry, now: float) -> None:
         # The provably-dead rule: failed ping AND mtime stale for stale-after.

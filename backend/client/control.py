@@ -38,9 +38,27 @@ def _wait_gone(path: os.PathLike[str], server_id: str, timeout: float) -> bool:
 
 def stop_server(
     area: Area, settings: Settings, entry: registry.Entry, *, timeout: float = 15.0,
-    allow_sigterm: bool = True,
+    allow_sigterm: bool = True, force: bool = False, kill_after: float = 5.0,
 ) -> StopResult:
-    """Stop the server of ``entry`` and wait until its registration is gone."""
+    """Stop the server of ``entry`` and wait until its registration is gone.
+
+    ``force``: when the server cannot be asked (it does not answer) or has not
+    exited ``timeout`` s after being asked, SIGTERM it, SIGKILL it after
+    ``kill_after`` s, and remove its registration (``force.py``)."""
+    result = _ask_to_stop(area, settings, entry, timeout=timeout, allow_sigterm=allow_sigterm, force=force)
+    if result.stopped or not force:
+        return result
+    from backend.client.force import force_stop
+
+    result.stopped, outcome = force_stop(area, entry, kill_after)
+    result.outcome = f"{outcome} ({result.outcome})"
+    return result
+
+
+def _ask_to_stop(
+    area: Area, settings: Settings, entry: registry.Entry, *, timeout: float,
+    allow_sigterm: bool, force: bool,
+) -> StopResult:
     reg = entry.registration
     result = StopResult(entry.name, reg.server_id, False, "")
     confirmed = False
@@ -54,12 +72,13 @@ def stop_server(
         conn = Connection(reg.host, reg.port, settings.ping_timeout)
     except TransportError as exc:
         result.outcome = f"not reachable ({exc}); not stopped"
-        return result
+        return _removed_if_gone(entry, result)
+    asked = False
     try:
         pong = conn.ping(settings.ping_timeout)
         if not pong.matches(reg.server_id):
             result.outcome = f"answers server-id {pong.server_id}, not {reg.server_id}: not stopped"
-            return result
+            return _removed_if_gone(entry, result)
         confirmed = True
         if pong.sstate == states.SHUTTING_DOWN:
             sent = "already shutting down"
@@ -70,10 +89,18 @@ def stop_server(
                 sent = f"stop refused ({resp.errmsg})"
             else:
                 sent = "stop sent"
+                asked = True
     except (TransportError, ProtocolError) as exc:
         sent = f"stop failed ({exc})"
     finally:
         conn.close()
+    if not confirmed and _removed_if_gone(entry, result).stopped:
+        return result
+    if force and not asked and not confirmed:
+        # It did not even answer a ping (frozen, wedged): waiting for it to act
+        # on a stop it never got only delays the escalation.
+        result.outcome = sent
+        return result
     if _wait_gone(entry.path, reg.server_id, timeout):
         result.stopped, result.outcome = True, f"stopped ({sent})"
         return result
@@ -85,9 +112,21 @@ def stop_server(
     return result
 
 
+def _removed_if_gone(entry: registry.Entry, result: StopResult) -> StopResult:
+    """A server that did not confirm its server-id, in our own file (it names
+    this host) whose process is gone: nothing is left to stop and the file is
+    provably dead, so stopping it means removing it (``stop`` on a DEAD row)."""
+    reg = entry.registration
+    if reg.extras.get("hostname") and procs.locally_gone(reg):
+        removed = registry.remove_if_owned(entry.path, reg.server_id)
+        result.stopped = True
+        result.outcome = f"not running (process {reg.pid} is gone); registration {'removed' if removed else 'gone'}"
+    return result
+
+
 def stop_servers(
     area: Area, settings: Settings, *, dbfname: str | None = None, server_id: str | None = None,
-    timeout: float = 15.0,
+    timeout: float = 15.0, force: bool = False, kill_after: float = 5.0,
 ) -> list[StopResult]:
     """Stop every matching server (all of the area if no filter), concurrently."""
     entries = registry.scan(area.servinfo_dir, dbfname).entries
@@ -99,4 +138,7 @@ def stop_servers(
     if not entries:
         return []
     with ThreadPoolExecutor(max_workers=min(len(entries), 16)) as pool:
-        return list(pool.map(lambda e: stop_server(area, settings, e, timeout=timeout), entries))
+        return list(pool.map(
+            lambda e: stop_server(area, settings, e, timeout=timeout, force=force, kill_after=kill_after),
+            entries,
+        ))

@@ -78,8 +78,11 @@ def _write_lease(fd: int, when: float, pid: int) -> None:
     os.pwrite(fd, data, 0)
 
 
-def refusal(area: Area, dbfname: str, settings: Settings) -> str | None:
-    """Why a start must not happen now (load, process count, registered files), or None."""
+def refusal(area: Area, dbfname: str, settings: Settings, *, replacing: bool = False) -> str | None:
+    """Why a start must not happen now (load, process count, registered files), or None.
+
+    ``replacing``: the new server replaces an old one (``backend restart``), so
+    it adds no load for long and the load limit does not apply."""
     nrun = procs.count_area_servers(str(area.root))
     if nrun > settings.max_server_procs:
         return f"{nrun} servers running on {procs.this_hostname()}, not starting another"
@@ -93,7 +96,7 @@ def refusal(area: Area, dbfname: str, settings: Settings) -> str | None:
     # on a busy host (a 50-client start storm on 2 cores has load > 8) left every
     # client without any server until its deadline.
     load1 = os.getloadavg()[0] / (os.cpu_count() or 1)
-    if live and load1 > settings.max_load:
+    if live and load1 > settings.max_load and not replacing:
         return f"normalized load {load1:.2f} is over the limit of {settings.max_load:g}"
     return None
 
@@ -114,13 +117,15 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def start_server(
-    area: Area, dbfname: str, settings: Settings, *, force: bool = False, why: str = "client"
+    area: Area, dbfname: str, settings: Settings, *, force: bool = False, why: str = "client",
+    replacing: bool = False
 ) -> LaunchResult:
     """Start one detached server for ``dbfname`` unless a throttle says no.
 
     ``force`` skips only the time throttle (an operator's explicit start), never
-    the load, process-count or max-servers limits. ``why`` goes into the
-    ``start_requested`` event (client, scale-out, operator, restart).
+    the load, process-count or max-servers limits; ``replacing`` (a restart)
+    also skips the load limit. ``why`` goes into the ``start_requested`` event
+    (client, scale-out, operator, restart).
     """
     validate_dbfname(dbfname)
     area.ensure_dirs()
@@ -129,7 +134,7 @@ def start_server(
         last = _read_lease(fd)
         if not force and last is not None and 0 <= now - last < settings.start_throttle:
             return LaunchResult(False, reason=f"throttled: a server was started {now - last:.1f}s ago")
-        reason = refusal(area, dbfname, settings)
+        reason = refusal(area, dbfname, settings, replacing=replacing)
         if reason:
             return LaunchResult(False, reason=reason)
         pid = _spawn(area, dbfname, settings)

@@ -13,7 +13,7 @@ from backend import procs, registry, states
 from backend.wire.connection import PingResult
 
 RUNNING, STARTING, SHUTTING_DOWN = "RUNNING", "STARTING", "SHUTTING-DOWN"
-STALE, UNKNOWN, MISMATCH, DEAD, NO_ANSWER = "STALE", "UNKNOWN", "MISMATCH", "DEAD", "NO-ANSWER"
+STALE, UNKNOWN, MISMATCH, DEAD, UNRESPONSIVE = "STALE", "UNKNOWN", "MISMATCH", "DEAD", "UNRESPONSIVE"
 UNREACHABLE = "UNREACHABLE"  # another host's server registered a loopback address
 _SSTATES = {
     states.RUNNING: RUNNING,
@@ -25,8 +25,8 @@ _SSTATES = {
 def classify(entry: registry.Entry, ping: PingResult | None, now: float, stale_after: float) -> str:
     """RUNNING / STARTING / SHUTTING-DOWN from an answer with the file's server-id;
     MISMATCH if another server answers; without an answer: STALE (untouched for
-    stale-after), DEAD (a local process that is gone), NO-ANSWER, or UNKNOWN
-    (not pinged yet). UNREACHABLE: another host's loopback registration that
+    stale-after), DEAD (a local process that is gone), UNRESPONSIVE (a frozen or
+    wedged server), or UNKNOWN (not pinged yet). UNREACHABLE: another host's loopback registration that
     "answered": the answer came from some local process, never from that server."""
     reg = entry.registration
     if ping is not None and ping.ok and procs.unreachable_from_here(reg):
@@ -39,7 +39,7 @@ def classify(entry: registry.Entry, ping: PingResult | None, now: float, stale_a
         return STALE
     if procs.locally_gone(reg):
         return DEAD
-    return UNKNOWN if ping is None else NO_ANSWER
+    return UNKNOWN if ping is None else UNRESPONSIVE
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class ServerRow:
             "hostname": reg.hostname,
             "remote": self.remote,
             "state": self.state,
-            "sload": self.ping.sload if self.ping else None,
+            "load": self.ping.sload if self.ping else None,
             "started": reg.start,
             "age_s": round(now - reg.start, 3),
             "touched_s": round(now - self.entry.mtime, 3),
@@ -90,3 +90,49 @@ def human_duration(seconds: float) -> str:
     if s < 86400:
         return f"{s // 3600}h{(s % 3600) // 60:02d}m"
     return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
+
+
+@dataclass(frozen=True)
+class AddressRow:
+    """``backend ping HOST:PORT``: a server known only by its answer. Same record
+    shape as ``ServerRow.as_json`` (what the answer does not say is None)."""
+
+    host: str
+    port: int
+    ping: PingResult
+
+    @property
+    def state(self) -> str:
+        if not self.ping.ok:
+            return UNRESPONSIVE
+        return _SSTATES.get(self.ping.sstate or "", UNKNOWN)
+
+    def as_json(self, now: float | None = None) -> dict[str, Any]:
+        now = time.time() if now is None else now
+        meta = self.ping.meta if self.ping.ok else {}
+        started = meta.get("started")
+        started = started if isinstance(started, (int, float)) and not isinstance(started, bool) else None
+        pid = meta.get("pid")
+        dbfname = meta.get("dbfname")
+        return {
+            "name": None,
+            "server": f"{self.host}:{self.port}",
+            "host": self.host,
+            "port": self.port,
+            "dbfname": dbfname if isinstance(dbfname, str) else None,
+            "pid": pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
+            "server_id": self.ping.server_id,
+            "hostname": None,
+            "remote": None,
+            "state": self.state,
+            "load": self.ping.sload,
+            "started": started,
+            "age_s": round(now - started, 3) if started is not None else None,
+            "touched_s": None,
+            "ping_ms": round(self.ping.rtt_ms, 3) if self.ping.ok and self.ping.rtt_ms else None,
+            "error": self.ping.error if not self.ping.ok else None,
+        }
+
+
+def address_row(host: str, port: int, ping: PingResult) -> AddressRow:
+    return AddressRow(host, port, ping)

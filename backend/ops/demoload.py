@@ -77,7 +77,7 @@ def run_demo_load(
         ids = [c("register-test", name, p, run_id=run_id) for p in paths]
         if prev is not None:
             # A launcher checks its waitons before launching; prev is done by now.
-            c("get-prereqs-not-met", [prev], "", "toplevel", run_id=run_id)
+            c("get-prereqs-not-met", [prev], name, "", "toplevel", run_id=run_id)
         for tid in ids:
             c("test-set-state-status-by-id", tid, "LAUNCHED", "n/a", None, run_id=run_id)
         running = c("get-count-tests-running-for-run-id", run_id=run_id)

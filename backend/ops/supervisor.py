@@ -1,16 +1,26 @@
 """``backend serve``: run and supervise server processes with multiprocessing.
 
-States follow supervisord's: STARTING -> RUNNING (registered), a crash ->
-BACKOFF (restart after 0.5 s, 1 s, 2 s ... 30 s) or FATAL (5 crashes in a row
-that never reached RUNNING), STOPPING -> EXITED. A server that exits 0 on its
-own (idle timeout, ``stop``, rank retirement, file deleted) is EXITED and not
-restarted: that exit was the server's decision, and restarting it would undo
-``backend stop`` and the idle timeout. ``serve`` ends when every slot is
-EXITED or FATAL, or on SIGINT/SIGTERM, after stopping every child cleanly.
+States follow supervisord's: STARTING -> RUNNING (registered), an exit ->
+BACKOFF -> STARTING again, STOPPING -> EXITED when serve stops them, FATAL
+after 5 crashes in a row that never reached RUNNING.
+
+``--servers-per-db N`` keeps N running: a server that exits for any reason
+other than serve stopping it is replaced. A clean exit of its own (idle
+timeout, ``backend stop``, rank retirement) is replaced after 0.5 s and does
+not count as a failure; a decline at start-up (exit 3: enough servers, or the
+db's home host is elsewhere) backs off like a crash (0.5 s doubling to 30 s)
+but is never FATAL, since it succeeds once other servers retire; a crash
+backs off and counts towards FATAL. ``serve`` ends on SIGINT/SIGTERM after
+stopping every child, or when every slot is FATAL.
+
+One ``serve`` per area: it holds an flock on ``.servinfo/.serve.lock`` (which
+names its pid) for its whole life; a second one is refused with that pid.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import multiprocessing
 import multiprocessing.process
@@ -27,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from backend import events, procs, registry
 from backend.area import Area
 from backend.config import Settings
+from backend.errors import ConfigError
 
 if TYPE_CHECKING:
     from backend.central.loop import SyncLoop
@@ -38,11 +49,19 @@ STARTING, RUNNING, BACKOFF, STOPPING, EXITED, FATAL = (
 MAX_QUICK_FAILURES = 5
 BACKOFF_MAX = 30.0
 EXIT_DECLINED = 3
+REPLACE_DELAY = 0.5  # after a server's own clean exit
+QUICK_EXIT = 10.0  # a clean exit this soon after the start backs off like a decline (no churn)
+EVENT_FIELDS = ("pid", "server", "server_id", "exit", "reason", "retry_in")
 
 
 def _child_main(area_root: str, dbfname: str, settings: dict[str, Any]) -> None:
     """Module-level entry point of a supervised server (spawn start method)."""
     _die_with_parent()
+    # Our own process group: a Ctrl-C in serve's terminal reaches serve only,
+    # which then stops its children in order (SIGTERM, drain, exit 0) instead of
+    # each child racing its own SIGINT, possibly before its handlers exist.
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
     import setproctitle
 
     from backend.client.launcher import scale_out
@@ -75,6 +94,10 @@ class Slot:
     proc: multiprocessing.process.BaseProcess | None = None
     retry_at: float = 0.0
     failures: int = 0
+    declines: int = 0
+    server: str | None = None
+    server_id: str | None = None
+    started_at: float = 0.0
     detail: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -101,13 +124,20 @@ class Supervisor:
         self._sync_failing = False
 
     def _emit(self, slot: Slot, state: str, **detail: Any) -> None:
+        """One line per state change; in JSON every line carries every field
+        (None when not known), so consumers need no per-state parsing."""
         slot.state = state
         slot.detail = detail
         now = datetime.now().isoformat(timespec="seconds")
+        pid = slot.proc.pid if slot.proc is not None else None
+        fields: dict[str, Any] = {"pid": pid, "server": slot.server, "server_id": slot.server_id}
+        fields.update({k: detail.get(k) for k in EVENT_FIELDS if k in detail})
         if self.json_lines:
-            line = json.dumps({"time": now, "server": slot.label, "state": state, **detail})
+            record = {"time": now, "slot": slot.label, "db": slot.dbfname, "index": slot.index,
+                      "state": state, **{k: fields.get(k) for k in EVENT_FIELDS}}
+            line = json.dumps(record)
         else:
-            extra = " ".join(f"{k}={v}" for k, v in detail.items())
+            extra = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
             line = f"{now} {slot.label:<10} {state:<8} {extra}".rstrip()
         print(line, file=self.out, flush=True)
 
@@ -167,7 +197,9 @@ class Supervisor:
         )
         proc.start()
         slot.proc = proc
-        self._emit(slot, STARTING, pid=proc.pid)
+        slot.started_at = time.monotonic()
+        slot.server = slot.server_id = None
+        self._emit(slot, STARTING)
         if slot.failures:
             events.record_event(self.area, events.RESTARTED, dbfname=slot.dbfname, pid=proc.pid,
                                 slot=slot.label, failures=slot.failures)
@@ -179,7 +211,10 @@ class Supervisor:
         self._stop_reason = signal.Signals(signum).name
 
     def run(self) -> int:
+        """Supervise until SIGINT (returns 130) or SIGTERM (0), or until every slot
+        is FATAL (1)."""
         self.area.ensure_dirs()
+        lock = hold_serve_lock(self.area)
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             for slot in self.slots:
@@ -188,20 +223,21 @@ class Supervisor:
             while self._stop_reason is None:
                 self._tick()
                 self._drain_sync_events()
-                if all(s.state in (EXITED, FATAL) for s in self.slots):
+                if all(s.state == FATAL for s in self.slots):
+                    self._note(f"every server is FATAL; see {self.area.logs_dir}")
+                    self._stop_all()
                     self._stop_sync()
-                    print(f"{datetime.now().isoformat(timespec='seconds')} all servers exited",
-                          file=self.out, flush=True)
-                    return 1 if any(s.state == FATAL for s in self.slots) else 0
+                    return 1
                 time.sleep(0.05)
             if self.sync_loop is not None:
                 self.sync_loop.request_stop()
             self._stop_all()
             self._stop_sync()
-            return 0
+            return 130 if self._stop_reason == "SIGINT" else 0
         finally:
             for s, handler in old.items():
                 signal.signal(s, handler)
+            os.close(lock)
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -222,34 +258,51 @@ class Supervisor:
                     entry = registered.get(proc.pid or -1)
                     if entry is not None:
                         reg = entry.registration
-                        slot.failures = 0
-                        self._emit(slot, RUNNING, pid=reg.pid, server=f"{reg.host}:{reg.port}",
-                                   server_id=reg.server_id)
+                        slot.failures = slot.declines = 0
+                        slot.server, slot.server_id = f"{reg.host}:{reg.port}", reg.server_id
+                        self._emit(slot, RUNNING)
 
     def _exited(self, slot: Slot, code: int | None) -> None:
+        """A child exited without being asked by us: replace it."""
         if slot.proc is not None:
             slot.proc.join(0)
             self._remove_leftover(slot.proc.pid)
-        if code == 0:
-            self._emit(slot, EXITED, code=0)
-            return
-        if code == EXIT_DECLINED:
-            self._emit(slot, EXITED, code=code, reason="declined: enough servers or wrong host")
-            return
-        slot.failures += 1
-        pid = slot.proc.pid if slot.proc is not None else None
-        events.record_event(
-            self.area, events.CRASHED, dbfname=slot.dbfname, pid=pid, slot=slot.label, code=code,
-            last_log_line=last_log_line(self.area.log_path(slot.dbfname, pid)) if pid else "",
-        )
-        if slot.failures >= MAX_QUICK_FAILURES:
-            events.record_event(self.area, events.FATAL, dbfname=slot.dbfname, slot=slot.label,
-                                failures=slot.failures)
-            self._emit(slot, FATAL, code=code, failures=slot.failures)
-            return
-        delay = min(0.5 * 2 ** (slot.failures - 1), BACKOFF_MAX)
+        how = describe_exit(code)
+        if code == 0 and time.monotonic() - slot.started_at >= QUICK_EXIT:
+            slot.declines = 0
+            delay, reason = REPLACE_DELAY, "exited on its own (idle, stop or retired); replacing"
+        elif code == 0:
+            # Retired right after starting (rank: more servers than max-servers
+            # in the area): replacing it at once would only churn.
+            slot.declines += 1
+            delay = min(REPLACE_DELAY * 2 ** (slot.declines - 1), BACKOFF_MAX)
+            reason = "exited on its own soon after starting (retired?); replacing with back-off"
+        elif code == EXIT_DECLINED:
+            slot.declines += 1
+            delay = min(REPLACE_DELAY * 2 ** (slot.declines - 1), BACKOFF_MAX)
+            reason = "declined: enough servers, or the db's home host is elsewhere"
+        else:
+            slot.failures += 1
+            pid = slot.proc.pid if slot.proc is not None else None
+            events.record_event(
+                self.area, events.CRASHED, dbfname=slot.dbfname, pid=pid, slot=slot.label, code=code,
+                last_log_line=last_log_line(self.area.log_path(slot.dbfname, pid)) if pid else "",
+            )
+            if slot.failures >= MAX_QUICK_FAILURES:
+                events.record_event(self.area, events.FATAL, dbfname=slot.dbfname, slot=slot.label,
+                                    failures=slot.failures)
+                self._emit(slot, FATAL, exit=how, reason=f"{slot.failures} crashes in a row")
+                return
+            delay = min(REPLACE_DELAY * 2 ** (slot.failures - 1), BACKOFF_MAX)
+            reason = "crashed"
         slot.retry_at = time.monotonic() + delay
-        self._emit(slot, BACKOFF, code=code, retry_in=f"{delay:g}s")
+        self._emit(slot, BACKOFF, exit=how, reason=reason, retry_in=f"{delay:g}s")
+
+    def _note(self, message: str) -> None:
+        """A line that is not a state change. With --json it goes to stderr, so
+        stdout stays one JSON object per line, each with the same fields."""
+        line = f"{datetime.now().isoformat(timespec='seconds')} {message}"
+        print(line, file=sys.stderr if self.json_lines else self.out, flush=True)
 
     def _remove_leftover(self, pid: int | None) -> None:
         """A crashed child leaves its file. We reaped that very process, so it is
@@ -262,31 +315,84 @@ class Supervisor:
                         self.area, events.MARKED_DEAD, dbfname=entry.registration.dbfname,
                         name=entry.name, pid=pid, by="supervisor",
                     )
-                    print(f"{datetime.now().isoformat(timespec='seconds')} removed {entry.name} "
-                          f"left by crashed pid {pid}", file=self.out, flush=True)
+                    self._note(f"removed {entry.name} left by pid {pid}")
 
     def _stop_all(self) -> None:
+        """SIGTERM every child, wait (SIGKILL after drain-timeout + 5 s), then reap
+        every child and remove what any of them left, also those that died
+        unnoticed just before the stop (issue 12: a child SIGKILLed right before
+        serve's SIGTERM left its registration behind)."""
         live = [s for s in self.slots if s.proc is not None and s.proc.is_alive()]
         for slot in self.slots:
             if slot.state == BACKOFF:
-                self._emit(slot, EXITED, reason=self._stop_reason)
+                self._emit(slot, EXITED, reason=f"serve stopping ({self._stop_reason})")
         for slot in live:
-            self._emit(slot, STOPPING, pid=slot.proc.pid if slot.proc else None)
+            self._emit(slot, STOPPING)
             if slot.proc is not None and slot.proc.pid:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(slot.proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         end = time.monotonic() + self.settings.drain_timeout + 5
+        live_ids = {id(s) for s in live}
+        killed: set[int] = set()
         for slot in live:
             assert slot.proc is not None
             slot.proc.join(max(end - time.monotonic(), 0.1))
             if slot.proc.is_alive():
                 slot.proc.kill()
-                slot.proc.join(5)
-                self._emit(slot, EXITED, code="killed")
-            else:
-                self._emit(slot, EXITED, code=slot.proc.exitcode)
+                killed.add(id(slot))
+        for slot in self.slots:
+            if slot.proc is None:
+                continue
+            slot.proc.join(5)
+            self._remove_leftover(slot.proc.pid)
+            if slot.state in (STARTING, RUNNING, STOPPING):
+                code = slot.proc.exitcode
+                if id(slot) in live_ids and id(slot) not in killed and code in (0, -signal.SIGTERM):
+                    # A SIGTERM before the child installed its handler (it was still
+                    # starting) ends it by the signal: that is the stop we asked for.
+                    self._emit(slot, EXITED, exit=describe_exit(code), reason="stopped cleanly")
+                elif id(slot) in killed:
+                    self._emit(slot, EXITED, exit=describe_exit(code), reason="did not stop in time: killed")
+                else:
+                    self._emit(slot, EXITED, exit=describe_exit(code), reason="exited before serve stopped it")
+
+
+def describe_exit(code: int | None) -> str:
+    """``0``, ``code 1``, ``SIGKILL``: how a child ended, in one word or two."""
+    if code is None:
+        return "unknown"
+    if code < 0:
+        try:
+            return signal.Signals(-code).name
+        except ValueError:
+            return f"signal {-code}"
+    return str(code) if code == 0 else f"code {code}"
+
+
+def serve_lock_path(area: Area) -> Path:
+    return area.servinfo_dir / ".serve.lock"
+
+
+def hold_serve_lock(area: Area) -> int:
+    """Take the area's serve lock for the life of this process (the fd is the
+    lock; the kernel drops it when we exit, however we exit). ConfigError naming
+    the holder's pid when another serve has it."""
+    path = serve_lock_path(area)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise ConfigError(f"cannot open {path}: {exc.strerror}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise ConfigError(
+            f"another backend serve (pid {holder}) already supervises {area.root}; stop it first"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    return fd
 
 
 def last_log_line(path: Path) -> str:

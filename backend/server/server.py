@@ -558,14 +558,20 @@ def _username() -> str:
 # -- process entry -------------------------------------------------------------------
 
 
-def setup_logging(area: Area, dbfname: str, *, echo: bool) -> Path:
+def setup_logging(area: Area, dbfname: str, settings: Settings, *, echo: bool, detached: bool = False) -> Path:
+    """Log to ``logs/server-<db>-<pid>.log``, rotated by size (``logfiles.py``);
+    a detached server's stdout/stderr follow the log. Old logs beyond
+    ``log-keep`` are removed here, once per server start."""
+    from backend import logfiles
+
     path = area.log_path(dbfname, os.getpid())
     # Not logging.FileHandler: it follows a symlink planted at the (predictable) name.
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        stream = logfiles.RotatingLog(path, settings.log_max_bytes, (1, 2) if detached else ())
     except OSError as exc:
         raise ConfigError(f"cannot open log {path}: {exc.strerror}") from exc
-    handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
+    logfiles.remove_old_logs(area.logs_dir, settings.log_keep, spare=os.getpid())
+    handler = logging.StreamHandler(stream)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
     handler.setFormatter(fmt)
     root = logging.getLogger("backend")
@@ -573,9 +579,9 @@ def setup_logging(area: Area, dbfname: str, *, echo: bool) -> Path:
     root.setLevel(logging.INFO)
     root.propagate = False
     if echo:
-        stream = logging.StreamHandler()
-        stream.setFormatter(fmt)
-        root.addHandler(stream)
+        echo_handler = logging.StreamHandler()
+        echo_handler.setFormatter(fmt)
+        root.addHandler(echo_handler)
     return path
 
 
@@ -594,17 +600,16 @@ def run_server(
     ``echo`` copies log lines to stderr (foreground ``backend server``).
     """
     area.ensure_dirs()
-    path = setup_logging(area, dbfname, echo=echo and not detached)
-    if detached:
-        # Launched servers have no terminal: stray output goes to our own log.
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        os.close(fd)
+    # Launched servers have no terminal: stray output goes to our own log.
+    setup_logging(area, dbfname, settings, echo=echo and not detached, detached=detached)
     log.info("server %s for %s in %s (pid %d)", "starting", dbfname, area.root, os.getpid())
     server = Server(area, dbfname, settings, scale_out=scale_out)
     try:
-        return asyncio.run(server.run())
+        code = asyncio.run(server.run())
+        # A foreground server stopped with Ctrl-C exits 130 like every other
+        # command (after its clean shutdown); launched and supervised servers
+        # never get SIGINT (own session / process group).
+        return 130 if code == 0 and server.exit_reason == "SIGINT" and not detached else code
     except BackendError as exc:
         log.error("ERROR: %s", exc)
         raise

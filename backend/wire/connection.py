@@ -38,7 +38,7 @@ class PingResult:
         return self.matches(server_id) and self.sstate == RUNNING
 
 
-def _ping_result(resp: protocol.Response, rtt_ms: float) -> PingResult:
+def ping_result(resp: protocol.Response, rtt_ms: float) -> PingResult:
     meta = resp.meta
     sload = meta.get("sload")
     return PingResult(
@@ -55,14 +55,23 @@ def _ping_result(resp: protocol.Response, rtt_ms: float) -> PingResult:
 class Connection:
     """One TCP connection to a server (blocking)."""
 
-    def __init__(self, host: str, port: int, timeout: float, max_frame: int = 1 << 20) -> None:
+    def __init__(
+        self, host: str, port: int, timeout: float, max_frame: int = 1 << 20,
+        *, sock: socket.socket | None = None,
+    ) -> None:
+        """Connect to ``host:port``, or adopt ``sock`` (already connected, e.g. by
+        ``pingall.ping_all``, which then fills in ``server_id`` and ``nonce``)."""
         self.host, self.port = host, port
-        try:
-            self.sock = socket.create_connection((host, port), timeout=timeout)
-        except TimeoutError as exc:
-            raise Timeout(f"connect to {host}:{port} timed out") from exc
-        except OSError as exc:
-            raise ConnectError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from exc
+        if sock is not None:
+            sock.setblocking(True)
+            self.sock = sock
+        else:
+            try:
+                self.sock = socket.create_connection((host, port), timeout=timeout)
+            except TimeoutError as exc:
+                raise Timeout(f"connect to {host}:{port} timed out") from exc
+            except OSError as exc:
+                raise ConnectError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from exc
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # Responses are at most max-frame; allow a little for the envelope.
         self.decoder = protocol.FrameDecoder(max_frame + 4096)
@@ -114,12 +123,16 @@ class Connection:
         t0 = time.perf_counter()
         self.send(PING_WIRE, timeout)
         resp = self.receive(timeout)
-        result = _ping_result(resp, (time.perf_counter() - t0) * 1000)
+        result = ping_result(resp, (time.perf_counter() - t0) * 1000)
+        self.adopt_ping(result)
+        return result
+
+    def adopt_ping(self, result: PingResult) -> None:
+        """Remember the server-id and nonce a ping on this connection answered."""
         if result.ok:
             self.server_id = result.server_id
             nonce = result.meta.get("nonce")
             self.nonce = nonce if isinstance(nonce, str) else None
-        return result
 
 
 def ping(host: str, port: int, timeout: float = 2.0) -> PingResult:
@@ -151,7 +164,7 @@ async def aping(host: str, port: int, timeout: float = 2.0) -> PingResult:
                 raise ProtocolError("ping answer too large")
             body = await reader.readexactly(size)
         resp = protocol.parse_response(protocol.decode_body(body))
-        return _ping_result(resp, (time.perf_counter() - t0) * 1000)
+        return ping_result(resp, (time.perf_counter() - t0) * 1000)
     except TimeoutError:
         return PingResult(ok=False, error=f"no answer within {timeout:g}s")
     except (OSError, asyncio.IncompleteReadError, ProtocolError) as exc:

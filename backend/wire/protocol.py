@@ -40,6 +40,7 @@ ERROR_CODES = (
     "db_error",
     "shutting_down",
     "too_large",
+    "unsupported",
 )
 
 class _Packers(threading.local):

@@ -144,7 +144,9 @@ def test_port_reuse_is_a_server_id_mismatch(area: Path) -> None:
         assert b.registration.port == a.registration.port and a.path.exists()
         settings = load_settings(area)
         res = stop_server(Area(area), settings, a, timeout=0.5)
-        assert not res.stopped and "answers server-id" in res.outcome
+        # A's process is gone: stopping A means removing its file; B is untouched.
+        assert res.stopped and "process" in res.outcome and "is gone" in res.outcome
+        assert not a.path.exists() and b.path.exists()
         with Client(area, launch=None) as c:
             c.call("set-var", "k", "v", deadline=5)
             assert c._conns["main.db"].server_id == b.registration.server_id
@@ -154,7 +156,6 @@ def test_port_reuse_is_a_server_id_mismatch(area: Path) -> None:
             dict(b.registration.extras),
         )
         b.path.unlink()  # B notices only at its next heartbeat (30 s)
-        a.path.unlink()
         registry.publish(area / ".servinfo", forged)
         with Client(area, launch=None) as c, pytest.raises(NoServerError, match="answers server-id"):
             c.call("get-var", "k", deadline=1.5)

@@ -188,7 +188,7 @@ def test_status_shows_foreign_rows_as_remote_and_loopback_ones_unreachable(area:
     answer = PingResult(ok=True, server_id=routable.registration.server_id, sstate="running",
                         sload=3, rtt_ms=0.5)
     row = status.make_row(routable, answer, 360)
-    assert row.remote and row.state == status.RUNNING and row.as_json()["sload"] == 3
+    assert row.remote and row.state == status.RUNNING and row.as_json()["load"] == 3
 
 
 # -- stop across hosts: the stop command with the key, never a signal ----------------

@@ -231,7 +231,8 @@ async def test_marks_and_one_confirmation_listing_them(
     app, regs = await loaded(quiet_area, 3)
     stopped: list[str] = []
 
-    def fake_stop_many(area: object, settings: object, entries: Any) -> list[tasks.Outcome]:
+    def fake_stop_many(area: object, settings: object, entries: Any,
+                       force: bool = False) -> list[tasks.Outcome]:
         stopped.extend(e.name for e in entries)
         return [tasks.Outcome(tasks.describe(e), True, "stopped (stop sent)") for e in entries]
 

@@ -33,7 +33,7 @@ def test_states() -> None:
     assert model.classify(e, ok(reg.server_id, sstate="shutting-down"), FROZEN, 360) \
         == status.SHUTTING_DOWN
     failed = model.PingResult(ok=False, error="refused")
-    assert model.classify(e, failed, FROZEN, 360) == status.NO_ANSWER
+    assert model.classify(e, failed, FROZEN, 360) == status.UNRESPONSIVE
     assert model.classify(e, failed, FROZEN, 360, gone=True) == status.DEAD
     assert model.classify(e, failed, FROZEN + 361, 360, gone=True) == status.STALE
     row = model.make_row(e, ok(reg.server_id, 5, 1.25), FROZEN, 360, remote=True)

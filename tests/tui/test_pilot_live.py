@@ -46,7 +46,7 @@ async def test_server_appears_by_itself_and_sigkill_turns_it_dead(area: Path) ->
         os.kill(app.rows[name].entry.registration.pid, signal.SIGKILL)
         await until(pilot, lambda: app.rows[name].state != status.RUNNING, limit=8,
                     what="non-RUNNING after kill -9")
-        assert app.rows[name].state in (status.DEAD, status.NO_ANSWER)
+        assert app.rows[name].state in (status.DEAD, status.UNRESPONSIVE)
 
 
 async def test_start_from_empty_table_and_from_a_row(area: Path) -> None:

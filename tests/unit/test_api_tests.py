@@ -272,21 +272,75 @@ def test_prereqs_not_met(lc: LocalCaller, run: int) -> None:
     b = lc.call("register-test", "b", run_id=run)
     c_items = [lc.call("register-test", "c", f"k{n}", run_id=run) for n in range(2)]
 
-    def not_met(*params: Any) -> list[str]:
-        return list(lc.call("get-prereqs-not-met", *params, run_id=run))
+    def not_met(waitons: Any, *params: Any) -> list[Any]:
+        """Blocking names (records shown by their testname/item_path)."""
+        got = lc.call("get-prereqs-not-met", waitons, "me", *params, run_id=run)
+        return [g if isinstance(g, str) else f"{g['testname']}/{g['item_path']}" for g in got]
 
-    assert not_met(["a", "b", "c", "ghost"]) == ["a", "b", "c", "ghost"]
+    # Megatest's shape: the blocking records, or the name of a waiton with none.
+    assert not_met(["a", "b", "c", "ghost"]) == ["a/", "b/", "c/", "c/k0", "c/k1", "ghost"]
     assert not_met([]) == []
+    [rec] = lc.call("get-prereqs-not-met", ["a"], "me", run_id=run)
+    assert rec == {"id": a, "run_id": run, "testname": "a", "item_path": "",
+                   "state": "NOT_STARTED", "status": "n/a"}
     lc.call("test-set-state-status-by-id", a, "COMPLETED", "PASS", run_id=run)
     lc.call("test-set-state-status-by-id", b, "COMPLETED", "FAIL", run_id=run)
-    assert not_met(["a", "b"]) == ["b"]
+    assert not_met(["a", "b"]) == ["b/"]
     assert not_met(["a", "b"], "", "toplevel") == []  # toplevel does not block on FAIL
     lc.call("test-set-state-status-by-id", c_items[0], "COMPLETED", "PASS", run_id=run)
-    assert not_met(["c"]) == ["c"]  # parent still RUNNING
+    assert not_met(["c"]) == ["c/", "c/k0", "c/k1"]  # parent still RUNNING
     assert not_met(["c"], "k0", "itemwait") == []
-    assert not_met(["c"], "k1", "itemmatch") == ["c"]
+    assert not_met(["c"], "k1", "itemmatch") == ["c/k1"]  # only the unmet item blocks
+    assert not_met(["c"], "k1", ["itemmatch"]) == ["c/k1"]  # mode as Megatest's list
+    # An item map rewrites the ref item before matching: k1 -> k0 (met).
+    assert not_met(["c"], "k1", "itemwait", [["m%", "1$ 0"]]) == []
     lc.call("test-set-state-status-by-id", c_items[1], "COMPLETED", "WAIVED", run_id=run)
     assert not_met(["c", "c"]) == []
-    assert not_met("b") == ["b"]  # a lone name counts as a one-element list
-    for params in [[], [5], [[1]], [["a"], 1], [["a"], "", "sometimes"]]:
+    assert not_met("b") == ["b/"]  # a lone name counts as a one-element list
+    for params in [[], [5], [[1]], [["a"], 1], [["a"], "me", "", "sometimes"],
+                   [["a"], "me", "", "normal", "x"], [["a"], "me", "", "normal", [["me", "("]]]]:
         bad_request(lc, "get-prereqs-not-met", *params, run_id=run)
+
+
+def test_prereqs_exclusive_sees_running_rows_of_other_runs(lc: LocalCaller, run: int) -> None:
+    other = lc.call("register-run", {**KEYS, "RELEASE": "v2"}, "run2")
+    t = lc.call("register-test", "solo", run_id=other)
+    assert lc.call("get-prereqs-not-met", [], "solo", "", "exclusive", run_id=run) == []
+    lc.call("test-set-state-status-by-id", t, "RUNNING", "n/a", run_id=other)
+    [rec] = lc.call("get-prereqs-not-met", [], "solo", "", "exclusive", run_id=run)
+    assert (rec["run_id"], rec["id"], rec["state"]) == (other, t, "RUNNING")
+
+
+def test_dashboard_mode_judges_completed_by_status_and_stays_in_the_run(
+    lc: LocalCaller, run: int
+) -> None:
+    ids = {}
+    for name, state, status in (("one", "COMPLETED", "FAIL"), ("two", "COMPLETED", "PASS"),
+                                ("three", "RUNNING", "n/a"), ("four", "COMPLETED", "WARN")):
+        ids[name] = lc.call("register-test", name, run_id=run)
+        lc.call("test-set-state-status-by-id", ids[name], state, status, run_id=run)
+    # Another run in the same db file, whose rows Megatest's bug B2 let in.
+    runs = [lc.call("register-run", KEYS, f"x{i}") for i in range(10)]
+    other = runs[-1]
+    assert other % 10 == run % 10
+    t = lc.call("register-test", "elsewhere", run_id=other)
+    lc.call("test-set-state-status-by-id", t, "RUNNING", "n/a", run_id=other)
+
+    def pairs(states: list[str], statuses: list[str], not_in: bool, mode: str) -> set[Any]:
+        got = lc.call("get-tests-for-run", "%", states, statuses, None, None, not_in,
+                      "event_time", "DESC", "shortlist", 0, mode, run_id=run)
+        assert all(g["run_id"] == run for g in got)
+        assert all(set(g) == {"id", "run_id", "testname", "item_path", "state", "status"}
+                   for g in got)
+        return {(g["state"], g["status"]) for g in got}
+
+    assert pairs(["RUNNING"], ["WARN"], False, "dashboard") == {
+        ("COMPLETED", "WARN"), ("RUNNING", "n/a")}
+    assert pairs(["RUNNING"], ["WARN"], True, "dashboard") == {
+        ("COMPLETED", "PASS"), ("COMPLETED", "FAIL")}
+    # Normal mode: both lists must hold (IN ... AND IN ...).
+    assert pairs(["RUNNING"], ["WARN"], False, "normal") == set()
+    assert pairs(["COMPLETED"], ["WARN", "PASS"], False, "normal") == {
+        ("COMPLETED", "WARN"), ("COMPLETED", "PASS")}
+    bad_request(lc, "get-tests-for-run", "%", [], [], None, None, False, None, None, None, None,
+                5, run_id=run)

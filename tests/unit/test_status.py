@@ -75,19 +75,19 @@ def test_other_server_answering_is_mismatch(dead: int) -> None:
 def test_no_answer_states(dead: int) -> None:
     live = entry()
     assert classify(live, None) == status.UNKNOWN  # not pinged yet
-    assert classify(live, FAILED) == status.NO_ANSWER
+    assert classify(live, FAILED) == status.UNRESPONSIVE
     gone = entry(pid=dead)
     assert classify(gone, FAILED) == status.DEAD
     assert classify(gone, None) == status.DEAD
     old = entry(mtime=NOW - STALE_AFTER - 1)
     assert classify(old, FAILED) == status.STALE
     assert classify(old, None) == status.STALE
-    assert classify(entry(mtime=NOW - STALE_AFTER), FAILED) == status.NO_ANSWER
+    assert classify(entry(mtime=NOW - STALE_AFTER), FAILED) == status.UNRESPONSIVE
 
 
 def test_remote_registration_never_judged_by_pid(dead: int) -> None:
     remote = entry(pid=dead, hostname="far-away.example")
-    assert classify(remote, FAILED) == status.NO_ANSWER
+    assert classify(remote, FAILED) == status.UNRESPONSIVE
     assert classify(remote, None) == status.UNKNOWN
 
 
@@ -97,7 +97,7 @@ def test_reused_pid_is_dead() -> None:
 
 
 def test_clock_skew_future_mtime_not_stale() -> None:
-    assert classify(entry(mtime=NOW + 300), FAILED) == status.NO_ANSWER
+    assert classify(entry(mtime=NOW + 300), FAILED) == status.UNRESPONSIVE
 
 
 def test_make_row_and_json() -> None:
@@ -106,11 +106,11 @@ def test_make_row_and_json() -> None:
     assert row.state == status.RUNNING and row.remote is False
     j = row.as_json(now=NOW)
     assert j["name"] == e.name and j["server"] == "127.0.0.1:40001"
-    assert j["state"] == "RUNNING" and j["sload"] == 7 and j["ping_ms"] == 1.5
+    assert j["state"] == "RUNNING" and j["load"] == 7 and j["ping_ms"] == 1.5
     assert j["age_s"] == 100.0 and j["touched_s"] == 2.0 and j["error"] is None
     bad = status.make_row(entry(hostname="far.example"), FAILED, STALE_AFTER).as_json(now=NOW)
     assert bad["remote"] is True and bad["error"] == "connection refused"
-    assert bad["sload"] is None and bad["ping_ms"] is None
+    assert bad["load"] is None and bad["ping_ms"] is None
 
 
 @pytest.mark.parametrize(

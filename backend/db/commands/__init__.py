@@ -4,13 +4,22 @@ registers them all in ``base.COMMANDS`` (``backend.db.api`` does)."""
 from backend.db.commands import (
     archive,
     data,
+    generalcall,
+    history,
+    keys,
     misc,
+    miscread,
     nosync,
+    prereqs,
+    runlist,
     runs,
+    runstats,
     runwrites,
     servers,
     steps,
+    stepsread,
     tasks,
+    testinfo,
     testmeta,
     tests,
     teststate,
@@ -18,6 +27,7 @@ from backend.db.commands import (
 )
 
 __all__ = [
-    "archive", "data", "misc", "nosync", "runs", "runwrites", "servers", "steps", "tasks",
-    "testmeta", "tests", "teststate", "vars",
+    "archive", "data", "generalcall", "history", "keys", "misc", "miscread", "nosync",
+    "prereqs", "runlist", "runs", "runstats", "runwrites", "servers", "steps", "stepsread",
+    "tasks", "testinfo", "testmeta", "tests", "teststate", "vars",
 ]

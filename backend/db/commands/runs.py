@@ -148,14 +148,13 @@ def register_run(conn: sqlite3.Connection, ctx: CallContext, params: list[Any]) 
 
 @command("get-run-info", write=False)
 def get_run_info(conn: sqlite3.Connection, ctx: CallContext, params: list[Any]) -> Any:
-    """[run-id] -> the runs row as a map (key columns included)."""
+    """[run-id] -> the runs row as a map (key columns included); an empty map for
+    an unknown run (Megatest answers an empty record, not an error)."""
     require_main(ctx, "get-run-info")
     arity(params, 1)
     run_id = want_int(params[0], "run-id")
     info = row_as_dict(conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)))
-    if info is None:
-        raise bad(f"unknown run-id {run_id}")
-    return info
+    return {} if info is None else info
 
 
 def target_clause(keys: list[str], targpatt: Any) -> tuple[str, list[Any]]:
@@ -181,8 +180,11 @@ def target_clause(keys: list[str], targpatt: Any) -> tuple[str, list[Any]]:
 
 @command("get-runs-by-patt", write=False)
 def get_runs_by_patt(conn: sqlite3.Connection, ctx: CallContext, params: list[Any]) -> Any:
-    """[runnamepatt?, targpatt?, offset?, limit?, last_update?] -> runs, newest first."""
+    """[runnamepatt?, targpatt?, offset?, limit?, last_update?] -> runs, newest first.
+    Megatest's own form (first param the list of key names) -> megatest_runs_by_patt."""
     require_main(ctx, "get-runs-by-patt")
+    if len(params) >= 2 and isinstance(params[0], list):
+        return megatest_runs_by_patt(conn, params)
     arity(params, 0, 5)
     runpatt = want_str(param(params, 0, "%"), "runname pattern")
     offset = want_int(param(params, 2, 0), "offset")
@@ -198,3 +200,45 @@ def get_runs_by_patt(conn: sqlite3.Connection, ctx: CallContext, params: list[An
         args.append(want_number(since, "last_update"))
     sql += " ORDER BY event_time DESC, id DESC LIMIT ? OFFSET ?"
     return rows_as_dicts(conn.execute(sql, [*args, limit, offset]))
+
+
+MT_RUN_FIELDS = ["id", "runname", "state", "status", "owner", "event_time"]
+
+
+def megatest_runs_by_patt(conn: sqlite3.Connection, params: list[Any]) -> Any:
+    """Megatest's [keys, runnamepatt, targpatt?, offset?, limit?, fields?,
+    last_update?] (db L2400-2438) -> {"header": keys + fields, "rows": [...]},
+    runs not deleted, oldest event_time first (Megatest's order); ``keys``
+    must be key names of the area; each ``/`` part of targpatt matches its key
+    (a missing part is "": only an empty value; null = no target filter);
+    ``last_update >= last_update`` when given."""
+    arity(params, 2, 7)
+    area_keys = get_key_names(conn)
+    keys = params[0]
+    if not all(isinstance(k, str) and k in area_keys for k in keys):
+        raise bad(f"keys must be key names of the area ({', '.join(area_keys)})")
+    runpatt = want_str(params[1], "runname pattern")
+    targpatt = param(params, 2)
+    offset = want_int(param(params, 3, 0), "offset")
+    limit = want_int(param(params, 4, -1), "limit", minimum=-1)
+    fields = param(params, 5, MT_RUN_FIELDS)
+    if not isinstance(fields, list) or not fields or not all(
+            isinstance(f, str) and f in RUN_COLUMNS for f in fields):
+        raise bad(f"fields must be a list of runs columns ({', '.join(sorted(RUN_COLUMNS))})")
+    since = param(params, 6)
+    sql = ["state != 'deleted'", "runname GLOB ?"]
+    args: list[Any] = [to_glob(runpatt)]
+    if targpatt is not None:
+        parts = want_str(targpatt, "target pattern").split("/")
+        for key, part in zip(keys, parts + [""] * len(keys), strict=False):
+            sql.append(f"ifnull({quote_ident(key)}, '') GLOB ?")
+            args.append(to_glob(part))
+    if since is not None:
+        sql.append("last_update >= ?")
+        args.append(want_number(since, "last_update"))
+    header = [*keys, *fields]
+    cols = ", ".join(quote_ident(c) for c in header)
+    rows = rows_as_dicts(conn.execute(
+        f"SELECT {cols} FROM runs WHERE {' AND '.join(sql)} "
+        "ORDER BY event_time, id LIMIT ? OFFSET ?", [*args, limit, offset]))
+    return {"header": header, "rows": rows}

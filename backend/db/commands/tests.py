@@ -35,8 +35,8 @@ TEST_COLUMNS = (
     "comment", "event_time", "fail_count", "pass_count", "archived", "last_update",
 )
 SORT_COLUMNS = frozenset(TEST_COLUMNS)
-OK_STATUSES = ("PASS", "WARN", "CHECK", "WAIVED", "SKIP")
-PREREQ_MODES = ("normal", "toplevel", "itemmatch", "itemwait")
+# Megatest's qryvals 'shortlist (its 15-field short record has these real values).
+SHORTLIST = ("id", "run_id", "testname", "item_path", "state", "status")
 # A parent row that has items is a summary, not a job: Megatest's counts skip it.
 LEAF = (
     "NOT (t.item_path = '' AND EXISTS (SELECT 1 FROM tests i WHERE i.run_id = t.run_id "
@@ -117,9 +117,9 @@ def get_test_info_by_id(conn: sqlite3.Connection, ctx: CallContext, params: list
 @command("get-tests-for-run", write=False)
 def get_tests_for_run(conn: sqlite3.Connection, ctx: CallContext, params: list[Any]) -> Any:
     """[testpatt?, states?, statuses?, offset?, limit?, not_in?, sort_by?, sort_order?,
-    qryvals?, last_update?] -> tests rows (Megatest's positions, minus run-id and mode)."""
+    qryvals?, last_update?, mode?] -> tests rows (Megatest's positions, minus run-id)."""
     run_id = require_run(ctx, "get-tests-for-run")
-    arity(params, 0, 10)
+    arity(params, 0, 11)
     testpatt = want_str(param(params, 0, "%"), "test pattern")
     states = want_str_list(param(params, 1, []), "states")
     statuses = want_str_list(param(params, 2, []), "statuses")
@@ -130,8 +130,10 @@ def get_tests_for_run(conn: sqlite3.Connection, ctx: CallContext, params: list[A
         raise bad("not_in must be true or false")
     sort_by = want_str_list(param(params, 6, ["testname", "item_path"]), "sort_by")
     sort_order = want_str(param(params, 7, "asc"), "sort_order").upper()
-    qryvals = want_str_list(param(params, 8, list(TEST_COLUMNS)), "qryvals")
+    qryvals = param(params, 8, list(TEST_COLUMNS))
+    qryvals = list(SHORTLIST) if qryvals == "shortlist" else want_str_list(qryvals, "qryvals")
     since = param(params, 9, None)
+    mode = want_str(param(params, 10, "normal"), "mode")
     for col in [*sort_by, *qryvals]:
         if col not in SORT_COLUMNS:
             raise bad(f"unknown tests column {col[:64]!r}")
@@ -142,11 +144,9 @@ def get_tests_for_run(conn: sqlite3.Connection, ctx: CallContext, params: list[A
     where, args = test_clause(testpatt)
     sql_where = ["run_id = ?", where]
     args = [run_id, *args]
-    neg = "NOT IN" if not_in else "IN"
-    for col, values in (("state", states), ("status", statuses)):
-        if values:
-            sql_where.append(f"{col} {neg} ({', '.join('?' for _ in values)})")
-            args += values
+    filt, fargs = state_status_clause(states, statuses, not_in, dashboard=mode == "dashboard")
+    sql_where.append(filt)
+    args += fargs
     if since is not None:
         sql_where.append("last_update > ?")
         args.append(want_number(since, "last_update"))
@@ -156,6 +156,39 @@ def get_tests_for_run(conn: sqlite3.Connection, ctx: CallContext, params: list[A
         f"ORDER BY {order} LIMIT ? OFFSET ?"
     )
     return rows_as_dicts(conn.execute(sql, [*args, limit, offset]))
+
+
+def state_status_clause(
+    states: list[str], statuses: list[str], not_in: bool, *, dashboard: bool
+) -> tuple[str, list[Any]]:
+    """The state/status filter of get-tests-for-run, parenthesised as a whole.
+
+    Normal mode: ``state IN S AND status IN T`` (NOT IN for both with not_in).
+    Dashboard mode with both lists (Megatest's, db L2647-2668): a COMPLETED test
+    is judged by its status, any other by its state, i.e. ``(state='COMPLETED'
+    AND status IN T) OR (state NOT IN ('COMPLETED','DELETED') AND state IN S)``,
+    and with not_in ``(state='COMPLETED' AND status NOT IN T) OR
+    (state != 'COMPLETED' AND state NOT IN S)``. Megatest appended that OR
+    without parentheses, so one branch escaped the run and pattern filters and
+    rows of other runs leaked in (bug B2); ours is one parenthesised term."""
+    s_marks = ", ".join("?" for _ in states)
+    t_marks = ", ".join("?" for _ in statuses)
+    neg = "NOT IN" if not_in else "IN"
+    if dashboard and states and statuses:
+        if not_in:
+            sql = (f"((state = 'COMPLETED' AND status NOT IN ({t_marks})) OR "
+                   f"(state != 'COMPLETED' AND state NOT IN ({s_marks})))")
+        else:
+            sql = (f"((state = 'COMPLETED' AND status IN ({t_marks})) OR "
+                   f"(state NOT IN ('COMPLETED', 'DELETED') AND state IN ({s_marks})))")
+        return sql, [*statuses, *states]
+    parts: list[str] = []
+    args: list[Any] = []
+    for col, values, marks in (("state", states, s_marks), ("status", statuses, t_marks)):
+        if values:
+            parts.append(f"{col} {neg} ({marks})")
+            args += values
+    return "(" + (" AND ".join(parts) or "1") + ")", args
 
 
 @command("test-set-state-status-by-id", write=True)
@@ -239,38 +272,3 @@ def get_count_tests_running_for_testname(
     return _count(
         conn, f"{RUNNING_IN} AND t.run_id = ? AND t.testname = ? AND {LEAF}", [run_id, testname]
     )
-
-
-@command("get-prereqs-not-met", write=False)
-def get_prereqs_not_met(conn: sqlite3.Connection, ctx: CallContext, params: list[Any]) -> Any:
-    """[waitons, ref_item_path?, mode?] -> the waiton test names that are not met."""
-    run_id = require_run(ctx, "get-prereqs-not-met")
-    arity(params, 1, 3)
-    waitons = want_str_list(params[0], "waitons")
-    ref_item = want_item_path(param(params, 1, ""))
-    mode = want_str(param(params, 2, "normal"), "mode")
-    if mode not in PREREQ_MODES:
-        raise bad(f"mode must be one of {', '.join(PREREQ_MODES)}")
-    not_met: list[str] = []
-    for name in dict.fromkeys(waitons):  # de-duplicated, order kept
-        if not _waiton_met(conn, run_id, name, ref_item, mode):
-            not_met.append(name)
-    return not_met
-
-
-def _waiton_met(conn: sqlite3.Connection, run_id: int, name: str, ref_item: str, mode: str) -> bool:
-    def state_status(item_path: str) -> tuple[str, str] | None:
-        row = conn.execute(
-            "SELECT state, status FROM tests WHERE run_id = ? AND testname = ? AND item_path = ?",
-            (run_id, name, item_path),
-        ).fetchone()
-        return None if row is None else (row[0], row[1])
-
-    parent = state_status("")
-    if mode == "toplevel":
-        # COMPLETED with any status, or KILLED: "toplevel does not block on FAIL".
-        return parent is not None and parent[0] in ("COMPLETED", "KILLED")
-    if mode in ("itemmatch", "itemwait") and ref_item:
-        item = state_status(ref_item)
-        return item is not None and item[0] == "COMPLETED" and item[1] in OK_STATUSES
-    return parent is not None and parent[0] == "COMPLETED" and parent[1] in OK_STATUSES

@@ -31,7 +31,11 @@ def set_var(conn: sqlite3.Connection, ctx: CallContext, params: list[Any]) -> An
     arity(params, 2)
     var = want_var(params[0], writing=True)
     val = params[1]
-    if isinstance(val, bool) or (val is not None and not isinstance(val, (str, int, float))):
+    if isinstance(val, bool):
+        # `backend call set-var debug true` parses true as JSON; a var holds
+        # text, so it is stored as that JSON text (Megatest would store "#t").
+        val = "true" if val else "false"
+    if val is not None and not isinstance(val, (str, int, float)):
         raise bad("val must be a string or a number")
     conn.execute(
         "INSERT INTO metadat(var, val, last_update) VALUES (?, ?, strftime('%s','now')) "

@@ -1,0 +1,91 @@
+"""``backend stop --force``: SIGTERM, then SIGKILL, for a local server proven to
+be this area's, then its registration goes.
+
+The escalation a supervisor does (systemd: SIGTERM + SIGCONT, then SIGKILL
+after a timeout). SIGCONT follows SIGTERM so a SIGSTOPped server wakes up and
+shuts down cleanly (drains, removes its own file) instead of needing SIGKILL.
+
+Every signal is guarded by ``proven_ours``: the one place the proof lives, so
+the general check of issue 12 (``procs``) replaces its body without touching
+the escalation.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+
+import psutil
+
+from backend import events, procs, registry
+from backend.area import Area
+from backend.registry import Registration
+
+
+def proven_ours(area: Area, reg: Registration) -> bool:
+    """Is ``reg``'s pid a server process of this user, on this host, that started
+    when the file says, listens on the registered port and names this area and
+    db on its command line? Nothing less is signalled."""
+    if reg.pid < 2 or reg.proc_start is None or not procs.is_this_host(reg) or not procs.process_matches(reg):
+        return False
+    try:
+        proc = psutil.Process(reg.pid)
+        if proc.uids().real != os.getuid():
+            return False
+        found = procs.server_of(proc.cmdline())
+    except psutil.Error:
+        return False
+    if found != (os.path.realpath(area.root), reg.dbfname):
+        return False
+    return procs.listens_on(proc, reg.port)
+
+
+def wait_exit(reg: Registration, timeout: float, sleep: Callable[[float], None] = time.sleep) -> bool:
+    """Wait until ``reg``'s process is gone (a zombie counts as gone: its parent
+    reaps it, it serves nothing)."""
+    end = time.monotonic() + timeout
+    delay = 0.01
+    while procs.process_matches(reg):
+        if time.monotonic() >= end:
+            return False
+        sleep(delay)
+        delay = min(delay * 2, 0.1)
+    return True
+
+
+def force_stop(area: Area, entry: registry.Entry, kill_after: float) -> tuple[bool, str]:
+    """Escalate on a server that did not stop when asked. (stopped, what happened)."""
+    reg = entry.registration
+    if not procs.is_this_host(reg):
+        return False, (f"runs on host {reg.hostname}: --force cannot signal a process on another host; "
+                       f"stop it there")
+    if not procs.process_matches(reg):
+        removed = registry.remove_if_owned(entry.path, reg.server_id)
+        return True, f"process {reg.pid} is not running; registration {'removed' if removed else 'gone'}"
+    if not proven_ours(area, reg):
+        return False, (f"pid {reg.pid} is not proven to be this area's server "
+                       f"(user, start time, listening port, command line): not signalled")
+    how = "SIGTERM"
+    _signal(reg.pid, signal.SIGTERM)
+    _signal(reg.pid, signal.SIGCONT)  # a stopped process acts on SIGTERM only once continued
+    if not wait_exit(reg, kill_after):
+        # Proven a moment ago, and the same process (pid and start time) since.
+        if procs.process_matches(reg):
+            how = f"SIGKILL after {kill_after:g}s"
+            _signal(reg.pid, signal.SIGKILL)
+        if not wait_exit(reg, 5.0):
+            return False, f"pid {reg.pid} survived SIGKILL"
+    # The process is gone: its file is provably dead, whatever its mtime.
+    if registry.remove_if_owned(entry.path, reg.server_id):
+        events.record_event(area, events.MARKED_DEAD, dbfname=reg.dbfname, name=entry.name, pid=reg.pid,
+                            by=f"stop --force ({how})")
+    return True, f"ended by {how}"
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
