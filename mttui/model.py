@@ -37,7 +37,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("db", "DB", 12, 2),
     Column("pid", "PID", 8, 7),
     Column("state", "State", 22, 0),
-    Column("threads", "Load", 6, 0),  # Megatest's sload: the server's busy threads
+    Column("threads", "Load", 6, 0),  # sload: requests in flight (SPEC §8 calls it threads)
     Column("age", "Age", 8, 0),
     Column("touched", "Touched", 8, 0),
     Column("ping", "Ping ms", 8, 8),
