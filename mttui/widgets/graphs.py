@@ -78,8 +78,14 @@ class GraphBand(Static):
         super().__init__(id=id)
         self.per_line = per_line
         self._shown = ""
+        self._graphs: Sequence[Graph] = ()
+
+    def on_resize(self) -> None:
+        # The first ``show`` may come before layout gave the widget its width.
+        self.show(self._graphs)
 
     def show(self, graphs: Sequence[Graph]) -> None:
+        self._graphs = graphs
         width = max(self.size.width - 2, 20) if self.size.width else 78
         text = render_graphs(graphs, width, self.per_line)
         if text.plain != self._shown:
