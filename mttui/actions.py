@@ -42,7 +42,7 @@ from mttui.widgets.server_table import ServerTable
 
 log = logging.getLogger(__name__)
 
-WRITE_ACTIONS = {"stop_server", "start_server", "restart_server", "prune"}
+WRITE_ACTIONS = {"stop_server", "force_stop", "start_server", "restart_server", "prune"}
 NOTHING_RUNS = {status.DEAD, status.STALE}  # rows with no server to stop or restart
 MAX_LISTED = 12  # servers named in a confirmation or a notification
 
@@ -52,6 +52,8 @@ MAIN_BINDINGS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
     Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     Binding("p", "ping_now", "Ping", tooltip="Ping the highlighted server now"),
     Binding("s", "stop_server", "Stop", tooltip="Stop the marked servers or the highlighted one"),
+    Binding("S", "force_stop", "Force stop", show=False,
+            tooltip="Stop, then SIGTERM/SIGKILL a frozen server proven ours"),
     Binding("R", "restart_server", "Restart", tooltip="New server first, then the old one stops"),
     Binding("x", "prune", "Prune", tooltip="Remove dead registrations (marked or highlighted)"),
     Binding("n", "start_server", "Start", tooltip="Start a server for this db"),
@@ -77,6 +79,8 @@ def _palette() -> list[tuple[str, str, str]]:
     entries = [
         ("Ping now", "Ping the highlighted server and show the round trip", "ping_now"),
         ("Stop", "Stop the marked servers, or the highlighted one (asks first)", "stop_server"),
+        ("Force stop", "Stop, then SIGTERM+SIGCONT and SIGKILL a frozen server proven to be"
+         " this area's (asks first)", "force_stop"),
         ("Restart", "Start a new server for the db, then stop the old one (asks first)",
          "restart_server"),
         ("Prune dead", "Remove registrations of dead servers, marked or highlighted (asks first)",
@@ -102,6 +106,10 @@ def _palette() -> list[tuple[str, str, str]]:
         ("Details", "Registration, process, ping history, load and log of the server",
          "details"),
         ("Log", "The highlighted server's log, full screen, following", "log"),
+        ("Traffic columns on / off", "Req/s, p99 ms and Err, and their stats polling",
+         "traffic"),
+        ("By db / by server", "Rows per server, or summed per db", "group"),
+        ("Events pane", "Show or hide the area's events, newest first", "events"),
         ("Rescan", "Re-read .servinfo/ now", "rescan"),
         ("Traffic columns on / off", "Req/s, p99 ms and Err from the servers' counters", "traffic"),
         ("Rows per server / per db", "Group the rows by db, figures summed", "group"),
@@ -282,6 +290,9 @@ class ActionsMixin(App[None]):
     def action_stop_server(self) -> None:
         self.act_on("stop", self.targets())
 
+    def action_force_stop(self) -> None:
+        self.act_on("force stop", self.targets())
+
     def action_restart_server(self) -> None:
         self.act_on("restart", self.targets())
 
@@ -312,7 +323,8 @@ class ActionsMixin(App[None]):
             lines.append(f"  ... and {len(chosen) - MAX_LISTED} more")
         if len(chosen) < len(rows):
             lines.append(f"  ({len(rows) - len(chosen)} marked left out: {skipped})")
-        what = {"stop": "Stop", "restart": "Restart", "prune": "Prune the registration of"}
+        what = {"stop": "Stop", "force stop": "Force-stop (stop, then SIGTERM/SIGKILL)",
+                "restart": "Restart", "prune": "Prune the registration of"}
         question = (f"{what[action]} {len(chosen)} server{'s' if len(chosen) != 1 else ''}?\n"
                     + "\n".join(lines))
 
@@ -327,8 +339,10 @@ class ActionsMixin(App[None]):
     def _action_task(self, action: str, entries: list[registry.Entry]) -> Callable[[], Message]:
         area, settings, pinger = self.area, self.settings, self.pinger
         probe, clock = self.probe, self.clock
-        if action == "stop":
-            return lambda: ActionDone(action, tuple(tasks.stop_many(area, settings, entries)))
+        if action in ("stop", "force stop"):
+            force = action == "force stop"
+            return lambda: ActionDone(action, tuple(
+                tasks.stop_many(area, settings, entries, force=force)))
         if action == "restart":
             return lambda: ActionDone(action, tuple(
                 tasks.restart_many(area, settings, entries, pinger)))

@@ -5,7 +5,7 @@ regular expression searched in every cell, the file name and the full
 server-id; a leading ``!`` inverts it (rows that do NOT match); ``state:dead``
 keeps rows in that state (``state:dead,stale`` several; ``!state:running``
 drops them). States match the start of the state word, case-insensitive, so
-``state:no`` is NO-ANSWER and ``state:remote`` every REMOTE row. An invalid
+``state:unr`` is UNRESPONSIVE and ``state:remote`` every REMOTE row. An invalid
 regular expression is searched as plain text and ``error`` says why, so a half
 typed ``[`` never hides every row nor raises.
 """

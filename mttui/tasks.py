@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend import registry
+from backend import events, registry
 from backend.area import Area
 from backend.client.control import StopResult, stop_server
 from backend.client.launcher import LaunchResult, start_server
@@ -77,8 +77,8 @@ def ping_one(entry: registry.Entry, pinger: Pinger, timeout: float) -> PingOne:
     return PingOne(entry.name, f"{reg.host}:{reg.port}", pinger(reg.host, reg.port, timeout))
 
 
-def stop(area: Area, settings: Settings, entry: registry.Entry) -> StopResult:
-    return stop_server(area, settings, entry, timeout=15.0)
+def stop(area: Area, settings: Settings, entry: registry.Entry, force: bool = False) -> StopResult:
+    return stop_server(area, settings, entry, timeout=15.0, force=force)
 
 
 def start(area: Area, settings: Settings, dbfname: str) -> LaunchResult:
@@ -102,11 +102,14 @@ def describe(entry: registry.Entry) -> str:
     return f"{reg.host}:{reg.port} ({reg.dbfname})"
 
 
-def stop_many(area: Area, settings: Settings, entries: Iterable[registry.Entry]) -> list[Outcome]:
-    """Stop each server (authenticated stop, guarded SIGTERM fallback), one after another."""
+def stop_many(area: Area, settings: Settings, entries: Iterable[registry.Entry],
+              force: bool = False) -> list[Outcome]:
+    """Stop each server (authenticated stop, guarded SIGTERM fallback), one after
+    another; ``force``: then SIGTERM+SIGCONT and SIGKILL for a server proven to be
+    this area's (``backend stop --force``: a frozen server)."""
     out = []
     for entry in entries:
-        result = stop(area, settings, entry)
+        result = stop(area, settings, entry, force=force)
         out.append(Outcome(describe(entry), result.stopped, result.outcome))
     return out
 
@@ -125,6 +128,9 @@ def prune_many(
             out.append(Outcome(describe(entry), False, "not provably dead (it answers or its "
                                "process runs, and its file is fresh): kept"))
         elif registry.remove_dead(entry):
+            # The same event `backend prune` records: the history says who removed it.
+            events.record_event(area, events.PRUNED, dbfname=entry.registration.dbfname,
+                                name=entry.name, pid=entry.registration.pid, why=reason)
             out.append(Outcome(describe(entry), True, f"pruned: {reason}"))
         elif not entry.path.exists():
             out.append(Outcome(describe(entry), True, "already gone"))

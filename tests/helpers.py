@@ -74,6 +74,17 @@ def wait_for(pred: Callable[[], Any], timeout: float = 20.0, interval: float = 0
         time.sleep(interval)
 
 
+def process_gone(pid: int) -> bool:
+    """The process has exited (or is a zombie awaiting its parent); race-free
+    against the pid vanishing between the two psutil calls."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def entries(area: Path, dbfname: str | None = None) -> list[registry.Entry]:
     return registry.newest_first(registry.scan(area / ".servinfo", dbfname).entries)
 

@@ -58,6 +58,7 @@ class DetailScreen(Screen[None]):
         Binding("escape,q,backspace", "close", "Back"),
         Binding("p", "act('ping')", "Ping"),
         Binding("s", "act('stop')", "Stop"),
+        Binding("S", "act('force stop')", "Force stop", show=False),
         Binding("R", "act('restart')", "Restart"),
         Binding("x", "act('prune')", "Prune"),
         Binding("l", "log", "Log"),

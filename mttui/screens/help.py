@@ -21,6 +21,7 @@ HELP = """\
   [b]space m[/b]        mark / unmark the highlighted server (● in the first column)
   [b]u[/b]              unmark all
   [b]s[/b]              stop the marked servers, or the highlighted one (asks first)
+  [b]S[/b]              force stop: stop, then SIGTERM+SIGCONT, SIGKILL (frozen server)
   [b]R[/b]              restart: a new server for the db first, then the old one stops
   [b]x[/b]              prune: remove the registrations of DEAD/STALE servers (asks)
   [b]n[/b]              start a server for the highlighted row's db (or choose a db)
@@ -38,7 +39,7 @@ HELP = """\
   [b]?[/b]              this help
   [b]q ctrl+c[/b]       quit (servers keep running)
 
-[b]Detail screen[/b]  p ping, s stop, R restart, x prune, l log, esc back
+[b]Detail screen[/b]  p ping, s stop, S force stop, R restart, x prune, l log, esc back
 [b]Dialogs[/b]        y yes, n or esc no (Enter answers the focused button: No)
 
 [b]Load[/b] is Megatest's [b]sload[/b]: the requests the server has in flight

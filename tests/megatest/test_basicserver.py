@@ -7,10 +7,8 @@ from __future__ import annotations
 import getpass
 from pathlib import Path
 
-import psutil
-
 from backend.client.client import Client
-from tests.helpers import entries, wait_for
+from tests.helpers import entries, process_gone, wait_for
 
 KEYVALS = [["SYSTEM", "abc"], ["RELEASE", "def"]]
 
@@ -70,7 +68,6 @@ def test_basicserver(area: Path) -> None:
             wait_for(gone, timeout=60, interval=1, what=f"the servers of {dbfname} to go")
         for dbfname in ("0.db", "1.db"):
             pid = servers[dbfname]
-            wait_for(lambda p=pid: not psutil.pid_exists(p) or
-                     psutil.Process(p).status() == psutil.STATUS_ZOMBIE, timeout=20,
+            wait_for(lambda p=pid: process_gone(p), timeout=20,
                      what=f"pid {pid} to exit")
         assert not entries(area, "0.db") and not entries(area, "1.db")

@@ -15,10 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from backend.client.client import Client
-from tests.helpers import backend, entries, wait_for
+from tests.helpers import backend, entries, process_gone, wait_for
 
 KEYVALS = [["SYSTEM", "abc"], ["RELEASE", "def"]]
 
@@ -73,8 +71,7 @@ def test_reads_are_stable_while_servers_start_and_stop(area: Path) -> None:
             gone = [e.registration.pid for e in entries(area, "1.db")
                     if e.registration.server_id == victim]
             for pid in gone:
-                wait_for(lambda p=pid: not psutil.pid_exists(p)
-                         or psutil.Process(p).status() == psutil.STATUS_ZOMBIE,
+                wait_for(lambda p=pid: process_gone(p),
                          timeout=20, what=f"server pid {pid} to exit")
             wait_for(lambda b=before: reads[0] > b + 5 or wrong, timeout=30,
                      what="reads after the server stopped")

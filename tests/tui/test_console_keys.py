@@ -12,6 +12,7 @@ import pytest
 from backend.wire.connection import PingResult
 from mttui import tasks
 from mttui.__main__ import make_app, parse_args
+from mttui.actions import PALETTE
 from mttui.app import MonitorApp
 from mttui.filtering import MARK
 from mttui.screens.confirm import ConfirmScreen
@@ -206,9 +207,12 @@ async def test_keys_per_screen_ctrl_c_and_palette(quiet_area: Path) -> None:
         # the palette lists the monitor's actions only
         titles = {c.title for c in app.get_system_commands(app.screen)}
         assert {"Restart", "Prune dead", "Mark / unmark", "Hide / show dead rows",
-                "Filter: state DEAD", "Invert filter", "Quit"} <= titles
+                "Filter: state DEAD", "Filter: state UNRESPONSIVE", "Invert filter", "Force stop",
+                "Traffic columns on / off", "By db / by server", "Events pane", "Quit"} <= titles
         assert any(t.startswith("Sort by ") for t in titles)
         assert not titles & {"Theme", "Screenshot", "Maximize", "Keys"}
+        for _title, _help, action in PALETTE:  # no entry that does nothing
+            assert callable(getattr(app, f"action_{action.partition('(')[0]}", None)), action
         await pilot.press("ctrl+c")
     assert app.return_code == 0
 
@@ -231,7 +235,8 @@ async def test_marks_and_one_confirmation_listing_them(
     app, regs = await loaded(quiet_area, 3)
     stopped: list[str] = []
 
-    def fake_stop_many(area: object, settings: object, entries: Any) -> list[tasks.Outcome]:
+    def fake_stop_many(area: object, settings: object, entries: Any,
+                       force: bool = False) -> list[tasks.Outcome]:
         stopped.extend(e.name for e in entries)
         return [tasks.Outcome(tasks.describe(e), True, "stopped (stop sent)") for e in entries]
 

@@ -3,10 +3,14 @@ restart, the detail log followed past the registration, start in an immutable ar
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from backend.client import status
@@ -106,3 +110,28 @@ async def test_start_in_an_immutable_area_is_one_error(immutable_area: Path) -> 
         assert app.is_running
         await pilot.press("ctrl+c")
     assert app.return_code == 0
+
+
+async def test_frozen_server_is_unresponsive_and_force_stop_ends_it(area: Path) -> None:
+    name = await start_server(area)
+    app = make_app(area, interval=0.5, traffic=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: name in app.rows and app.rows[name].state == status.RUNNING,
+                    limit=20)
+        pid = app.rows[name].entry.registration.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await until(pilot, lambda: app.rows[name].state == status.UNRESPONSIVE, limit=15,
+                        what="UNRESPONSIVE")
+            notes = record_notes(app)
+            await pilot.press("S")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            assert "Force-stop" in app.screen.question
+            await pilot.press("y")
+            await until(pilot, lambda: notes, limit=40, what="force stop result")
+            assert notes[0][0] == "force stop" and notes[0][2] == "information", notes
+            await until(pilot, lambda: name not in app.table.keys, limit=10)
+            assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)

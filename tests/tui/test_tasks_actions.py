@@ -29,7 +29,7 @@ def test_restart_declined_start_leaves_the_old_server(quiet_area: Path,
     entry = entry_of(quiet_area, 46001, 9101)
     monkeypatch.setattr(tasks, "start", lambda *a: LaunchResult(False, None, "max-servers 1"))
     stopped: list[str] = []
-    monkeypatch.setattr(tasks, "stop", lambda a, s, e: stopped.append(e.name))
+    monkeypatch.setattr(tasks, "stop", lambda a, s, e, **kw: stopped.append(e.name))
     area = Area.open(quiet_area)
     [out] = tasks.restart_many(area, load_settings(area.root), [entry], FakePinger())
     assert not out.ok and "max-servers 1" in out.text and "old one left running" in out.text
@@ -51,7 +51,7 @@ def test_stop_many_reports_each(quiet_area: Path, monkeypatch: pytest.MonkeyPatc
     a, b = entry_of(quiet_area, 46003, 9103), entry_of(quiet_area, 46004, 9104)
     results = {a.name: StopResult(a.name, "x", True, "stopped (stop sent)"),
                b.name: StopResult(b.name, "y", False, "not reachable (refused); not stopped")}
-    monkeypatch.setattr(tasks, "stop", lambda ar, s, e: results[e.name])
+    monkeypatch.setattr(tasks, "stop", lambda ar, s, e, **kw: results[e.name])
     area = Area.open(quiet_area)
     out = tasks.stop_many(area, load_settings(area.root), [a, b])
     assert [(o.ok, o.text) for o in out] == [(True, "stopped (stop sent)"),

@@ -73,7 +73,8 @@ def test_demo_in_tmux(tmp_path: Path) -> None:
         assert "zzz" not in screen and "filter" not in screen.split("\n")[1], screen
         # A dialog's footer shows its own keys, not the table's.
         tmux.keys("s")
-        screen = tmux.wait("Stop 1 server?")
+        tmux.wait("Stop 1 server?")
+        screen = tmux.wait("y Yes")  # the footer is drawn after the dialog
         footer = screen.rstrip().splitlines()[-1]
         assert "Yes" in footer and "Quit" not in footer and "Ping" not in footer, footer
         tmux.keys("Escape", "C-c")  # Ctrl-C quits, as in htop and k9s
