@@ -44,9 +44,10 @@ class ConsoleMixin(ActionsMixin):
         self.make_fetcher = make_fetcher or (lambda: traffic.real_fetcher(self.area))
         self._fetching = False
         self._stats_problem: str | None = None
+        self.stats_every = STATS_S  # seconds between polls (tests that freeze time stop them)
 
     def console_mount(self) -> None:
-        self.set_interval(STATS_S, self.stats_round)
+        self.set_interval(self.stats_every, self.stats_round)
         self.run_worker(self._follow_events, thread=True, name="events", group="events",
                         exit_on_error=False)
         self.stats_round()

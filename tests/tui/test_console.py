@@ -169,8 +169,10 @@ def demo(area: Path, fetcher: FakeStats | None = None) -> Any:
         publish(area, r, FROZEN - 1)
         answers[r.port] = ok(r.server_id, 1, 0.4)
     rates = {r.port: (10.0 * (i + 1), 0, 0.002) for i, r in enumerate(regs)}
-    return make_app(area, pinger=FakePinger(answers), clock=lambda: FROZEN, probe=fake_probe(),
-                    interval=3600, stats_fetcher=fetcher or FakeStats(rates)), regs
+    app = make_app(area, pinger=FakePinger(answers), clock=lambda: FROZEN, probe=fake_probe(),
+                   interval=3600, stats_fetcher=fetcher or FakeStats(rates))
+    app.stats_every = 3600  # the tests poll when they mean to
+    return app, regs
 
 
 async def ready(pilot: Any, rounds: int = 2) -> None:
