@@ -80,7 +80,8 @@ SUMMARIES: dict[str, str] = {
     "test-get-records-for-index-file": "--run-id: TESTNAME -> its items' records",
     "get-testinfo-state-status": "--run-id: TEST_ID -> {id, state, status, ...} or null",
     "test-get-top-process-pid": "--run-id: TEST_ID -> stored pid or null",
-    "test-get-paths-matching-keynames-target-new": "--run-id: KEYNAMES TARGET RES TESTPATT [STATEPATT STATUSPATT] RUNNAME -> rundirs",
+    "test-get-paths-matching-keynames-target-new":
+        "--run-id: KEYNAMES TARGET RES TESTPATT [STATEPATT STATUSPATT] RUNNAME -> rundirs",
     "synchash-get": "unsupported (Megatest's dashboard cache; use get-tests-for-run with last-update)",
     "get-raw-run-stats": "--run-id: -> [{state, status, count}] of the run's jobs",
     "get-test-times": "main.db: RUNNAME TARGET -> [{testname, item_path, run_duration}]",
