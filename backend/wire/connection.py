@@ -74,6 +74,7 @@ class Connection:
                 raise ConnectError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from exc
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # Responses are at most max-frame; allow a little for the envelope.
+        self.max_frame = max_frame
         self.decoder = protocol.FrameDecoder(max_frame + 4096)
         self.server_id: str | None = None
         self.nonce: str | None = None
@@ -116,7 +117,7 @@ class Connection:
             self.decoder.feed(data)
 
     def request(self, wire: list[Any], timeout: float) -> protocol.Response:
-        self.send(protocol.encode(wire), timeout)
+        self.send(protocol.encode_request(wire, self.max_frame), timeout)
         return self.receive(timeout)
 
     def ping(self, timeout: float) -> PingResult:
