@@ -62,7 +62,8 @@ def _version() -> str:
 class _VersionAction(argparse.Action):
     # importlib.metadata costs ~20 ms: looked up only when --version is given.
     def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
-        parser.exit(0, f"{parser.prog} {_version()}\n")
+        print(f"{parser.prog} {_version()}")  # on stdout, as argparse's own version action
+        parser.exit()
 
 
 def _call_epilog() -> str:
