@@ -193,23 +193,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("params", nargs="*", metavar="PARAM", help="JSON if it parses, else a string")
 
     central.add_parsers(sub, add, _Parser)
-    _add_observe_parsers(sub)
+    _add_observe_parsers(add)
     return parser
 
 
-def _add_observe_parsers(sub: Any) -> None:
-    p = sub.add_parser("stats", help="per-server counters: req/s, latency, errors, load, connections")
-    p.add_argument("--area", required=True)
+def _add_observe_parsers(add: Any) -> None:
+    """stats, metrics, events (run by ``backend.ops.observe``, imported only then)."""
+    p = add("stats", "per-server counters: req/s, latency, errors, load, connections")
+    p.add_argument("--area", required=True, metavar="PATH", help="the area (test-suite) directory")
     p.add_argument("--db", help="only this dbfname")
     p.add_argument("--interval", type=float, default=1.0,
                    help="seconds between the two samples the current rate is taken over (0: one sample)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the figures as JSON")
 
-    p = sub.add_parser("metrics", help="every server's counters in the Prometheus text format")
-    p.add_argument("--area", required=True)
+    p = add("metrics", "every server's counters in the Prometheus text format")
+    p.add_argument("--area", required=True, metavar="PATH", help="the area (test-suite) directory")
 
-    p = sub.add_parser("events", help="the area's event history (starts, retirements, crashes ...)")
-    p.add_argument("--area", required=True)
+    p = add("events", "the area's event history (starts, retirements, crashes ...)")
+    p.add_argument("--area", required=True, metavar="PATH", help="the area (test-suite) directory")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("-n", "--lines", type=int, default=None, help="only the last N events")

@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Any
 
+from backend import syncstate
 from backend.area import Area, validate_dbfname
 from backend.config import load_settings
 from backend.errors import BackendError
@@ -95,6 +96,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             "dbs": {db: sm.as_json() for db, sm in per_db.items()},
             "total": total.as_json(),
             "unreachable": [{"name": s.entry.name, "error": s.error} for s in failed],
+            "sync": syncstate.read(area),  # the background sync of backend serve, if any
         }, indent=2))
         return 0
     print(HEADER)
@@ -104,6 +106,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
         for db, sm in per_db.items():
             print(_row(f"= db {db} ({sm.servers})", db, "", "", sm))
         print(_row(f"= area ({total.servers})", "", "", "", total))
+    sync = syncstate.read(area)
+    if sync is not None:
+        print(f"central {syncstate.describe(sync)}")
     for s in failed:
         print(f"backend: warning: {s.entry.name}: no stats ({s.error})", file=sys.stderr)
     if not ok:
