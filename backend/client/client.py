@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from backend import commandinfo, events, registry, rules, states
+from backend import commandinfo, registry, rules, states
 from backend.area import Area, dbfname_for_run_id
 from backend.config import Settings, load_settings
 from backend.errors import (
@@ -433,6 +433,8 @@ class Client:
     def _maybe_remove(self, entry: registry.Entry, now: float) -> None:
         # The provably-dead rule: failed ping AND mtime stale for stale-after.
         if registry.is_stale(entry, now, self.settings.stale_after) and registry.remove_dead(entry):
+            from backend import events  # logging: only when there is something to record
+
             events.record_event(
                 self.area, events.MARKED_DEAD, dbfname=entry.registration.dbfname, name=entry.name,
                 pid=entry.registration.pid, by="client",

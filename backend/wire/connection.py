@@ -8,7 +8,6 @@ so the layers above see only the error tree.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
 from dataclasses import dataclass, field
@@ -152,7 +151,10 @@ def ping(host: str, port: int, timeout: float = 2.0) -> PingResult:
 
 
 async def aping(host: str, port: int, timeout: float = 2.0) -> PingResult:
-    """The asyncio twin of ``ping`` (used inside servers)."""
+    """The asyncio twin of ``ping`` (used inside servers). asyncio is imported
+    here, not at the top: the blocking client (``backend call``) never needs it."""
+    import asyncio
+
     t0 = time.perf_counter()
     writer = None
     try:
