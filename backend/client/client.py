@@ -25,6 +25,7 @@ from typing import Any
 
 from backend import commandinfo, events, registry, rules, states
 from backend.area import Area, dbfname_for_run_id
+from backend.backoff import Backoff
 from backend.config import Settings, load_settings
 from backend.errors import (
     BackendError,
@@ -41,6 +42,10 @@ from backend.wire.connection import Connection, ping
 
 
 Launch = Callable[[Area, str, Settings], Any]
+# (dbfname, deadline, last failure) -> (a pinged connection or None, a server is
+# starting, last failure). The default is ``Client._choose`` (registrations,
+# concurrent pings); unit tests pass a fake to drive ``call`` without sockets.
+Discover = Callable[[str, float, str], tuple[Connection | None, bool, str]]
 
 
 def _default_launch(area: Area, dbfname: str, settings: Settings) -> Any:
@@ -65,14 +70,17 @@ class Client:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         on_wait: Callable[[str], None] | None = None,
+        discover: Discover | None = None,
     ) -> None:
         """``on_wait`` is told what a call waits for when it has to wait (a
-        server starting); the CLI turns it into its progress line."""
+        server starting); the CLI turns it into its progress line. ``clock``,
+        ``sleep`` and ``discover`` are the seams for socket-free unit tests."""
         self.area = area if isinstance(area, Area) else Area.open(area)
         self._on_wait = on_wait
         self.settings = settings or load_settings(self.area.root)
         self._launch = launch
         self._clock, self._sleep = clock, sleep
+        self._discover = discover or self._choose
         self._conns: dict[str, Connection] = {}
         self._key: bytes | None = None
         self.last_server: str | None = None
@@ -119,7 +127,8 @@ class Client:
             meta["idem"] = secrets.token_hex(16)
         budget = deadline if deadline is not None else self.settings.call_deadline
         end = self._clock() + budget
-        attempt = failures = 0
+        attempt = 0
+        retry: Backoff | None = None  # pauses after transport failures, made on the first
         last_failure = "no server answered"
         while True:
             attempt += 1
@@ -138,8 +147,9 @@ class Client:
                 if self._clock() >= end:
                     raise self._no_server(dbfname, last_failure, budget) from exc
                 # A server that keeps closing on us must not be hammered.
-                failures += 1
-                self._sleep(min(0.005 * 2**failures, 0.5, max(end - self._clock(), 0)))
+                if retry is None:
+                    retry = Backoff(end - self._clock(), first=0.01, cap=0.5, clock=self._clock, sleep=self._sleep)
+                retry.sleep()
                 continue
             if resp.status == protocol.OK:
                 conn.backoff = max(conn.backoff - 1, 0)
@@ -220,9 +230,13 @@ class Client:
         )
 
     def _connect(self, dbfname: str, end: float, last_failure: str, budget: float) -> Connection:
-        delay = 0.01
+        # Wait for a registration to appear or come up: short doubling polls, not
+        # Megatest's fixed 1-4 s sleeps. Capped at 50 ms: a new server is up
+        # ~150-200 ms after its launch, and with a 250 ms cap the client noticed
+        # it up to 130 ms late. A directory scan every 50 ms costs nothing.
+        wait = Backoff(end - self._clock(), first=0.01, cap=0.05, clock=self._clock, sleep=self._sleep)
         while True:
-            found, starting, last_failure = self._choose(dbfname, end, last_failure)
+            found, starting, last_failure = self._discover(dbfname, end, last_failure)
             if found is not None:
                 self._conns[dbfname] = found
                 self.last_server = f"{found.host}:{found.port}"
@@ -240,18 +254,12 @@ class Client:
                     last_failure = f"cannot start a server: {exc}"
                 else:
                     if getattr(outcome, "started", False):
-                        delay = 0.01
+                        wait.reset()
                         if self._on_wait is not None:
                             self._on_wait(f"waiting for a new server for {dbfname} (pid {outcome.pid}) to start")
                     elif getattr(outcome, "reason", None) and last_failure == "no registration":
                         last_failure = f"no registration; start refused: {outcome.reason}"
-            # Wait for a registration to appear or come up: short doubling polls,
-            # not Megatest's fixed 1-4 s sleeps.
-            self._sleep(min(delay, max(end - self._clock(), 0)))
-            # Capped at 50 ms: a new server is up ~150-200 ms after its launch, and
-            # with a 250 ms cap the client noticed it up to 130 ms late. A
-            # directory scan every 50 ms for a few seconds costs nothing.
-            delay = min(delay * 2, 0.05)
+            wait.sleep()
 
     def _choose(
         self, dbfname: str, end: float, last_failure: str

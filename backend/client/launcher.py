@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from backend import events, procs, registry
 from backend.area import Area, validate_dbfname
+from backend.backoff import Backoff
 from backend.client import standby
 from backend.config import Settings
 from backend.errors import ConfigError
@@ -45,15 +46,14 @@ def _start_lock(area: Area, dbfname: str) -> Iterator[int]:
     except OSError as exc:
         raise ConfigError(f"cannot open start lock {path}: {exc.strerror}") from exc
     try:
-        end = time.monotonic() + LOCK_WAIT
+        wait = Backoff(LOCK_WAIT, first=0.005, cap=0.005)  # a held start lock is brief: poll evenly
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() > end:
+                if not wait.sleep():
                     raise ConfigError(f"start lock {path} held for over {LOCK_WAIT:g}s") from None
-                time.sleep(0.005)
         yield fd
     finally:
         os.close(fd)  # releases the flock

@@ -32,6 +32,7 @@ import psutil
 
 from backend import events, procs, registry, rules, states
 from backend.area import Area, dbfname_for_run_id
+from backend.backoff import Backoff
 from backend.config import Settings
 from backend.db import api
 from backend.db.commands.servers import SERVER_COMMANDS
@@ -266,19 +267,16 @@ class Server:
     async def _verify_visible(self) -> bool:
         """Slow shared filesystems (NFS, WSL) may not show a new file at once (P1)."""
         assert self.reg_path is not None
-        end = time.monotonic() + self.settings.registration_visible_timeout
-        delay = 0.01
-        while True:
-            if registry.read_server_id(self.reg_path) == self.server_id:
-                return True
-            if time.monotonic() > end:
+        wait = Backoff(self.settings.registration_visible_timeout, first=0.01, cap=1.0)
+        while registry.read_server_id(self.reg_path) != self.server_id:
+            if wait.expired():
                 return False
             log.warning(
                 "WARNING: file %s was created but it doesn't show up on disk! We'll try again.",
                 self.reg_path,
             )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
+            await wait.asleep()
+        return True
 
     # -- running -----------------------------------------------------------------
 
