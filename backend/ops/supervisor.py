@@ -34,7 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backend import events, procs, registry
+from backend import events, procs, registry, states
 from backend.area import Area
 from backend.config import Settings
 from backend.errors import ConfigError
@@ -48,7 +48,7 @@ STARTING, RUNNING, BACKOFF, STOPPING, EXITED, FATAL = (
 )
 MAX_QUICK_FAILURES = 5
 BACKOFF_MAX = 30.0
-EXIT_DECLINED = 3
+EXIT_DECLINED = states.EXIT_DECLINED  # a server's exit code: declined, not crashed
 REPLACE_DELAY = 0.5  # after a server's own clean exit
 QUICK_EXIT = 10.0  # a clean exit this soon after the start backs off like a decline (no churn)
 EVENT_FIELDS = ("pid", "server", "server_id", "exit", "reason", "retry_in")

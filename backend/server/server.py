@@ -53,9 +53,8 @@ Injected by whoever starts the server process (the CLI, the supervisor) with
 the client side's launcher: the server layer may not import the client side.
 """
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_DECLINED = 3  # start-up rules said no (enough servers, wrong host): not a crash
+# EXIT_DECLINED: start-up rules said no (enough servers, wrong host): not a crash.
+EXIT_OK, EXIT_FAILED, EXIT_DECLINED = states.EXIT_OK, states.EXIT_FAILED, states.EXIT_DECLINED
 
 
 class Server:
