@@ -72,7 +72,9 @@ def _child_main(area_root: str, dbfname: str, settings: dict[str, Any]) -> None:
     # max-server-procs count see a server (the spawn command line names no area).
     setproctitle.setproctitle(server_title(area_root, dbfname, "(supervised)"))
 
-    sys.exit(run_server(Area(Path(area_root)), dbfname, Settings(**settings), echo=False, scale_out=scale_out))
+    sys.exit(run_server(
+        Area(Path(area_root)), dbfname, Settings.from_wire(settings, "supervisor"), echo=False, scale_out=scale_out
+    ))
 
 
 def _die_with_parent() -> None:
@@ -191,7 +193,7 @@ class Supervisor:
     def _start(self, slot: Slot) -> None:
         proc = self._ctx.Process(
             target=_child_main,
-            args=(str(self.area.root), slot.dbfname, self.settings.as_dict()),
+            args=(str(self.area.root), slot.dbfname, self.settings.to_wire()),
             name=f"mtserve-{slot.label}",
             daemon=False,
         )
