@@ -17,6 +17,7 @@ Rules (SPEC §6), and the Megatest bugs they fix:
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import Callable
@@ -136,11 +137,11 @@ class Client:
             if conn.backoff:
                 self._sleep(min(0.01 * conn.backoff, 0.5))
             timeout = min(self.settings.request_timeout, max(end - self._clock(), 0.001))
-            wire = [cmd, run_id, list(params), meta or None]
+            req = protocol.Request(cmd, run_id, list(params), meta or None)
             try:
                 if not conn.authenticated:
-                    self._authenticate(conn, wire, timeout)
-                resp = self._request(conn, wire, timeout)
+                    req = self._authenticate(conn, req, timeout)
+                resp = self._request(conn, req, timeout)
             except (TransportError, ProtocolError) as exc:
                 self._drop(dbfname)
                 last_failure = f"{conn.host}:{conn.port}: {exc}"
@@ -177,15 +178,15 @@ class Client:
                 continue
             raise RemoteError(code, message)
 
-    def _request(self, conn: Connection, wire: list[Any], timeout: float) -> protocol.Response:
-        """Send ``wire`` and wait up to ``timeout`` for the answer, checking every
+    def _request(self, conn: Connection, req: protocol.Request, timeout: float) -> protocol.Response:
+        """Send ``req`` and wait up to ``timeout`` for the answer, checking every
         ``ping-timeout`` that the server is still alive: a server that stops
         answering mid-request (frozen, wedged) does not hold the call for the
         whole request timeout. Its ping goes over a fresh connection, which the
         server's event loop answers even while its db thread is busy; no answer
         means the server is marked suspect and the call fails over (safe: reads,
         and writes carrying their idempotency key)."""
-        conn.send(protocol.encode(wire), timeout)
+        conn.send(protocol.encode(req.to_wire()), timeout)
         end = self._clock() + timeout
         while True:
             left = end - self._clock()
@@ -201,20 +202,21 @@ class Client:
                         self._note_suspect(entry.registration)
                 raise Timeout(f"{conn.host}:{conn.port} stopped answering ({probe.error or 'another server-id'})")
 
-    def _authenticate(self, conn: Connection, wire: list[Any], timeout: float) -> None:
-        """Make ``conn`` authenticated: inline with ``wire`` when it fits the
+    def _authenticate(self, conn: Connection, req: protocol.Request, timeout: float) -> protocol.Request:
+        """Make ``conn`` authenticated: inline with ``req`` when it fits the
         pre-authentication frame cap, else with a small ``auth`` request first
         (a large first request would be cut off by that cap)."""
         if not conn.server_id or not conn.nonce:
             raise ProtocolError("no nonce from the server's ping")
         token = protocol.auth_token(self.key, conn.server_id, conn.nonce)
-        if len(protocol.encode(wire)) <= protocol.PRE_AUTH_MAX_FRAME - 256:
-            wire[3] = {**(wire[3] or {}), "auth": token}
+        if len(protocol.encode(req.to_wire())) <= protocol.PRE_AUTH_MAX_FRAME - 256:
+            req = dataclasses.replace(req, meta={**(req.meta or {}), "auth": token})
         else:
-            resp = conn.request(["auth", None, [], {"auth": token}], timeout)
+            resp = conn.request(protocol.Request("auth", None, [], {"auth": token}), timeout)
             if resp.status != protocol.OK:
                 raise RemoteError("unauthorized", f"the area key does not match the server's ({self.area.key_path})")
         conn.authenticated = True
+        return req
 
     # -- discovery -----------------------------------------------------------
 

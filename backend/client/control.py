@@ -82,7 +82,7 @@ def _ask_to_stop(
             sent = "already shutting down"
         else:
             token = protocol.auth_token(area.key(), reg.server_id, conn.nonce or "")
-            resp = conn.request(["stop", None, [], {"auth": token}], settings.ping_timeout)
+            resp = conn.request(protocol.Request("stop", None, [], {"auth": token}), settings.ping_timeout)
             if resp.status != protocol.OK:
                 sent = f"stop refused ({resp.errmsg})"
             else:

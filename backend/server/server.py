@@ -426,13 +426,10 @@ class Server:
         self, session: Session, req: protocol.Request, t0: float
     ) -> list[Any] | asyncio.Future[list[Any]]:
         if req.cmd == "ping":
-            return [
-                protocol.OK, None, self.server_id,
-                {
-                    "sstate": self.state, "sload": self.inflight, "nonce": session.nonce,
-                    "dbfname": self.dbfname, "pid": self.pid, "started": self.started,
-                },
-            ]
+            return protocol.ok_wire(self.server_id, {
+                "sstate": self.state, "sload": self.inflight, "nonce": session.nonce,
+                "dbfname": self.dbfname, "pid": self.pid, "started": self.started,
+            })
         if not session.authenticated:
             token = req.meta.get("auth") if req.meta else None
             if not protocol.check_auth(self.key, self.server_id, session.nonce, token):
@@ -442,15 +439,15 @@ class Server:
         if req.cmd == "auth":
             # Authenticate only: lets a client whose first real request is
             # larger than the pre-authentication frame cap send it next.
-            return [protocol.OK, None, True, self.meta()]
+            return protocol.ok_wire(True, self.meta())
         if req.cmd == "stats":
             # Before the state check: a draining server's counters are worth reading.
-            return [protocol.OK, None, self.stats(), self.meta()]
+            return protocol.ok_wire(self.stats(), self.meta())
         if self.state != states.RUNNING:
             return protocol.error_wire("shutting_down", f"server is {self.state}", self.meta())
         if req.cmd == "stop":
             self.request_shutdown("stop command")
-            return [protocol.OK, None, True, self.meta()]
+            return protocol.ok_wire(True, self.meta())
         if req.cmd in SERVER_COMMANDS:
             return self._server_command(req)
         try:
@@ -462,7 +459,7 @@ class Server:
         if self.inflight >= self.settings.busy_threshold:
             self.request_more_servers()
             wait = round(0.1 * (self.inflight - self.settings.busy_threshold + 1), 3)
-            return [protocol.BUSY, None, wait, self.meta()]
+            return protocol.busy_wire(wait, self.meta())
         loaded = self.inflight >= self.settings.loaded_threshold
         if loaded:
             self.request_more_servers()
@@ -484,13 +481,13 @@ class Server:
             return protocol.error_wire("bad_request", f"{req.cmd} takes no params", self.meta())
         if req.cmd == "kill-server":
             self.request_shutdown("kill-server command")
-            return [protocol.OK, None, True, self.meta()]
+            return protocol.ok_wire(True, self.meta())
         # start-server: this server is the running one the caller asked for.
         answer = {
             "started": False, "server_id": self.server_id, "pid": self.pid,
             "dbfname": self.dbfname, "reason": f"a server of {self.dbfname} is running",
         }
-        return [protocol.OK, None, answer, self.meta()]
+        return protocol.ok_wire(answer, self.meta())
 
     def _check_run_id(self, run_id: int | None) -> None:
         want = dbfname_for_run_id(run_id, self.settings.num_run_dbs)
@@ -511,7 +508,7 @@ def _respond_later(
         server.call_finished()
         ok, value = f.result()
         if ok:
-            answer = [status, None, value, server.meta()]
+            answer = (protocol.ok_wire if status == protocol.OK else protocol.loaded_wire)(value, server.meta())
         else:
             code, message = value
             answer = protocol.error_wire(code, message, server.meta())

@@ -18,7 +18,7 @@ from backend.errors import ConnectError, ProtocolError, Timeout, TransportError
 from backend.states import RUNNING
 from backend.wire import protocol
 
-PING_WIRE = protocol.encode(["ping", None, [], None])
+PING_WIRE = protocol.encode(protocol.Request("ping", None, [], None).to_wire())
 
 
 def transport_error(exc: OSError, where: str, timed_out: str) -> TransportError:
@@ -123,7 +123,9 @@ class Connection:
                 raise ConnectError(f"{self.host}:{self.port} closed the connection")
             self.decoder.feed(data)
 
-    def request(self, wire: list[Any], timeout: float) -> protocol.Response:
+    def request(self, req: protocol.Request | list[Any], timeout: float) -> protocol.Response:
+        """Send one request (a raw list only for tests that send malformed ones)."""
+        wire = req.to_wire() if isinstance(req, protocol.Request) else req
         self.send(protocol.encode(wire), timeout)
         return self.receive(timeout)
 
