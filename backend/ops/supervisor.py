@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from backend import events, procs, registry, states
 from backend.area import Area
@@ -43,9 +43,14 @@ if TYPE_CHECKING:
     from backend.central.loop import SyncLoop
     from backend.central.settings import SyncSettings
 
-STARTING, RUNNING, BACKOFF, STOPPING, EXITED, FATAL = (
-    "STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED", "FATAL",
-)
+# A slot's states (supervisord's vocabulary, not a server's ``states.ServerState``).
+SlotState = Literal["STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED", "FATAL"]
+STARTING: Final = "STARTING"
+RUNNING: Final = "RUNNING"
+BACKOFF: Final = "BACKOFF"
+STOPPING: Final = "STOPPING"
+EXITED: Final = "EXITED"
+FATAL: Final = "FATAL"
 MAX_QUICK_FAILURES = 5
 BACKOFF_MAX = 30.0
 EXIT_DECLINED = states.EXIT_DECLINED  # a server's exit code: declined, not crashed
@@ -92,7 +97,7 @@ def _die_with_parent() -> None:
 class Slot:
     dbfname: str
     index: int
-    state: str = STARTING
+    state: SlotState = STARTING
     proc: multiprocessing.process.BaseProcess | None = None
     retry_at: float = 0.0
     failures: int = 0
@@ -125,7 +130,7 @@ class Supervisor:
         self._sync_events: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._sync_failing = False
 
-    def _emit(self, slot: Slot, state: str, **detail: Any) -> None:
+    def _emit(self, slot: Slot, state: SlotState, **detail: Any) -> None:
         """One line per state change; in JSON every line carries every field
         (None when not known), so consumers need no per-state parsing."""
         slot.state = state
