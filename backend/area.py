@@ -41,6 +41,31 @@ def dbfname_for_run_id(run_id: int | None, num_run_dbs: int) -> str:
     return f"{run_id % num_run_dbs}.db"
 
 
+DB_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def check_db_files(path: Path) -> Path:
+    """Return ``path`` (a db in ``.mtdb/``) if neither ``.mtdb/`` nor the db nor its
+    -wal/-shm/-journal is a symlink or other non-regular file; else ConfigError
+    naming it (issue 12 item 3: sqlite follows links, SPEC §1 says nothing is
+    opened outside ``.mtdb/``). lstat only: no open() of a db file outside sqlite.
+    A link planted between this check and sqlite's open is not caught; only the
+    area's owner can write ``.mtdb/`` (0700 by default, docs/reliability.md)."""
+    for p in (path.parent, path, *(path.with_name(path.name + s) for s in DB_SIDE_FILES)):
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise ConfigError(f"cannot check {p}: {exc.strerror}") from exc
+        if stat.S_ISLNK(st.st_mode):
+            raise ConfigError(f"refusing {p}: it is a symbolic link (db files are never opened through links)")
+        want = stat.S_ISDIR if p == path.parent else stat.S_ISREG
+        if not want(st.st_mode):
+            raise ConfigError(f"refusing {p}: not a regular {'directory' if p == path.parent else 'file'}")
+    return path
+
+
 @dataclass(frozen=True)
 class Area:
     root: Path
@@ -80,19 +105,38 @@ class Area:
         return self.root / "megatest.config"
 
     def db_path(self, dbfname: str) -> Path:
-        return self.db_dir / validate_dbfname(dbfname)
+        """The db file of ``dbfname``, checked by ``check_db_files``."""
+        return check_db_files(self.db_dir / validate_dbfname(dbfname))
 
     def log_path(self, dbfname: str, pid: int) -> Path:
         return self.logs_dir / f"server-{validate_dbfname(dbfname)}-{pid}.log"
 
+    def identity(self) -> str:
+        """What tells this area from every other, also from a ``cp -a`` copy of it,
+        and is the same on every host that mounts it (docs/reliability.md, "Area
+        identity"): the inode number of the area directory. NFS hands every client
+        the server's file id; a copy is a new directory, so a new inode. Servers put
+        it in the ping reply's meta as ``area``."""
+        try:
+            ino = os.stat(self.root).st_ino
+        except OSError as exc:
+            raise ConfigError(f"area {self.root} cannot be read: {exc.strerror}") from exc
+        return f"{ino:x}"
+
     def ensure_dirs(self) -> None:
-        for d in (self.servinfo_dir, self.db_dir, self.logs_dir):
+        """Create the area's directories; ConfigError naming the first that cannot
+        be made (its real cause: EPERM, EROFS, ...) or is not a real directory.
+
+        ``.mtdb/`` and ``logs/`` are private (0700, files in them 0600: the data is
+        as secret as the key); ``.servinfo/`` stays readable, so that another
+        user's monitor can show the servers (registrations hold no secret)."""
+        for d, mode in ((self.servinfo_dir, 0o755), (self.db_dir, 0o700), (self.logs_dir, 0o700)):
             try:
-                d.mkdir(mode=0o755, exist_ok=True)
+                d.mkdir(mode=mode, exist_ok=True)
             except OSError as exc:
                 raise ConfigError(f"cannot create {d}: {exc.strerror}") from exc
             if d.is_symlink() or not d.is_dir():
-                raise ConfigError(f"{d} is not a directory")
+                raise ConfigError(f"cannot use {d}: it is a symbolic link or not a directory")
 
     # -- the area key -------------------------------------------------------
 

@@ -36,6 +36,7 @@ class Settings:
     num_run_dbs: int = 10
     max_frame: int = 1048576
     frame_deadline: float = 10.0
+    auth_deadline: float = 5.0
     host: str = "127.0.0.1"
     lowport: int = 32768
     # Not in SPEC §6; ours (docs/config.md).
@@ -90,10 +91,16 @@ _FIELD_TYPES: dict[str, type] = {f.name: f.type for f in fields(Settings)}  # ty
 _TYPE_BY_NAME = {"float": float, "int": int, "str": str}
 _POSITIVE = {
     "heartbeat", "stale_after", "idle_timeout", "ping_timeout", "call_deadline",
-    "max_frame", "frame_deadline", "max_servers", "num_run_dbs", "drain_timeout",
+    "max_frame", "frame_deadline", "auth_deadline", "max_servers", "num_run_dbs", "drain_timeout",
     "request_timeout", "log_max_bytes", "log_keep",
 }
 _JOURNAL_MODES = ("auto", "wal", "delete")
+# Upper bounds (issue 12 item 9): a value beyond these is a typo, and some would
+# break an invariant (a 7-digit run db is no valid dbfname; a frame length is 32 bits).
+_DEFAULT_UPPER: dict[type, float] = {float: 1e9, int: 10**9}  # 1e9 s is 31 years
+_UPPER: dict[str, float] = {
+    "num_run_dbs": 10**6, "max_frame": 2**31, "max_load": 1e6,
+}
 
 
 def setting_names() -> list[str]:
@@ -128,6 +135,9 @@ def coerce(name: str, raw: Any, source: str) -> Any:
         raise ConfigError(f"{source}: {name.replace('_', '-')} must be >= 0, got {raw!r}")
     if name in _POSITIVE and value <= 0:
         raise ConfigError(f"{source}: {name.replace('_', '-')} must be > 0, got {raw!r}")
+    upper = _UPPER.get(name, _DEFAULT_UPPER.get(typ))
+    if upper is not None and value > upper:
+        raise ConfigError(f"{source}: {name.replace('_', '-')} must be <= {upper:g}, got {raw!r}")
     if name == "journal_mode" and value not in _JOURNAL_MODES:
         raise ConfigError(f"{source}: journal-mode must be one of {', '.join(_JOURNAL_MODES)}")
     if name in ("port", "lowport") and not 0 <= value <= 65535:

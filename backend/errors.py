@@ -14,6 +14,7 @@ Every layer maps the exceptions of the libraries it wraps (``OSError``, msgpack,
     |   +-- Timeout
     +-- RemoteError        the server answered status ``error``
     +-- NoServerError      the client gave up finding or starting a server
+    +-- StartLockBusy      a db's start lock stayed held by a live holder
     +-- StoreError         sqlite failed (mapped to db_busy / db_error codes)
     +-- CommandError       a command refused its input (carries a protocol code)
 """
@@ -72,6 +73,10 @@ class RemoteError(BackendError):
 
 
 class NoServerError(BackendError):
+    pass
+
+
+class StartLockBusy(BackendError):
     pass
 
 

@@ -112,7 +112,8 @@ def remove_old_logs(logs_dir: Path, keep: int, *, spare: int | None = None) -> l
 
 
 def open_log(path: Path) -> int:
-    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    # 0600: logs name keys, values and paths of the data (issue 12 item 13).
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
 
 
 class RotatingLog:

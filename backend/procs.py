@@ -12,7 +12,6 @@ import functools
 import ipaddress
 import os
 import re
-import signal
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -200,25 +199,67 @@ def server_of(cmdline: list[str]) -> tuple[str, str] | None:
     return os.path.realpath(area), db
 
 
-def terminate_if_ours(reg: Registration, server_id_confirmed: bool) -> bool:
-    """SIGTERM the server of ``reg`` only if it is a local process of this user whose
-    pid and start time match the file, and the caller confirmed its server-id
-    (by ping). Never signals pid 1, another user's process or a reused pid."""
-    if not server_id_confirmed or reg.pid < 2 or not is_this_host(reg):
-        return False
-    if reg.proc_start is None or not process_matches(reg):
-        return False
+def prove_local_server(area_root: str | os.PathLike[str], reg: Registration) -> psutil.Process | None:
+    """``prove_local_server(area_root, reg) -> psutil.Process | None``: the ONLY way
+    any command of ours decides that it may signal a process.
+
+    Returns the process only when every one of these holds, else None:
+
+    - ``reg`` is a registration of this host and names a pid >= 2 and its
+      ``proc-start``;
+    - that pid is alive (not a zombie), runs as this user, and its psutil
+      ``create_time`` equals ``proc-start`` (a reused pid fails here);
+    - its command line, or the title a forked server sets, is a server's and names
+      the area's real path and ``reg.dbfname`` (a process of another area, or no
+      server at all, fails here; so does a registration copied from another area);
+    - it holds a LISTEN socket on the registered port itself (fix D1: a forged file
+      can name any process of ours with its true start time).
+
+    Callers signal ``proc`` only (``proc.terminate()``/``proc.kill()``: psutil
+    re-checks that the pid still has that start time before sending).
+    """
+    if reg.pid < 2 or reg.proc_start is None or not is_this_host(reg):
+        return None
     try:
         proc = psutil.Process(reg.pid)
-        if proc.uids().real != os.getuid():
-            return False
-        # A forged file can name any process of ours with its true start time and
-        # point at a listener that answers the file's server-id: signal only the
-        # process that itself listens on the registered port.
+        if proc.status() == psutil.STATUS_ZOMBIE or proc.uids().real != os.getuid():
+            return None
+        if abs(proc.create_time() - reg.proc_start) > _PROC_START_SLACK:
+            return None
+        if server_of(proc.cmdline()) != (os.path.realpath(area_root), reg.dbfname):
+            return None
         if not listens_on(proc, reg.port):
-            return False
-        os.kill(reg.pid, signal.SIGTERM)
-    except (psutil.Error, ProcessLookupError, PermissionError):
+            return None
+    except (psutil.Error, OSError):
+        return None
+    return proc
+
+
+def serves_another_area(area_root: str | os.PathLike[str], reg: Registration) -> bool:
+    """A local registration whose live process is a server of another area or db
+    (a registration copied by ``cp -a`` or forged): it must not count as one of ours."""
+    if not is_this_host(reg):
+        return False
+    try:
+        found = server_of(psutil.Process(reg.pid).cmdline())
+    except (psutil.Error, OSError):
+        return False
+    return found is not None and found != (os.path.realpath(area_root), reg.dbfname)
+
+
+def terminate_if_ours(
+    area_root: str | os.PathLike[str], reg: Registration, server_id_confirmed: bool
+) -> bool:
+    """SIGTERM the server of ``reg`` if the caller confirmed its server-id (by ping)
+    and ``prove_local_server`` proves it a server of this area and db on this host."""
+    if not server_id_confirmed:
+        return False
+    proc = prove_local_server(area_root, reg)
+    if proc is None:
+        return False
+    try:
+        proc.terminate()
+    except psutil.Error:
         return False
     return True
 

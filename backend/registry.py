@@ -292,8 +292,18 @@ def is_stale(entry: Entry, now: float, stale_after: float) -> bool:
     """The file part of the provably-dead rule: mtime not advanced for ``stale_after``.
 
     Combined by callers with a failed (or mismatched) ping; never enough alone.
+    An mtime more than ``stale_after`` in the FUTURE counts as well (issue 12 item
+    7): no clock skew we allow (5 minutes, less than stale-after) explains it, so a
+    dead file touched "in the future" (skew, ``touch -d``) must not hold the db
+    until then; a live server still answers its ping and is kept.
     """
-    return now - entry.mtime > stale_after
+    return abs(now - entry.mtime) > stale_after
+
+
+def in_the_future(entry: Entry, now: float, slack: float = 1.0) -> float:
+    """Seconds ``entry``'s mtime lies ahead of ``now`` (0 if it does not)."""
+    ahead = entry.mtime - now
+    return ahead if ahead > slack else 0.0
 
 
 # -- writing -------------------------------------------------------------------

@@ -52,6 +52,8 @@ def parse_param(text: str, index: int) -> Any:
     """A CLI PARAM: JSON when it parses, else the string itself."""
     try:
         return json.loads(text)
+    except RecursionError:
+        raise ConfigError(f"PARAM {index} is nested too deeply: {text[:40]!r}...") from None
     except ValueError as exc:
         if text.lstrip()[:1] in ("{", "["):
             raise ConfigError(f"PARAM {index} {text[:40]!r} looks like JSON but does not parse: {exc}") from None

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from backend.area import Area
-from backend.cli.common import CliError
+from backend.cli.common import CliError, number
 
 
 def add_parsers(sub: Any, add: Any, parser_class: type[argparse.ArgumentParser]) -> None:
@@ -24,7 +24,7 @@ def add_parsers(sub: Any, add: Any, parser_class: type[argparse.ArgumentParser])
     csub = p.add_subparsers(dest="what", required=True, parser_class=parser_class)
     common = parser_class(add_help=False)
     common.add_argument("--json", action="store_true", help="rows as JSON")
-    common.add_argument("--limit", type=int, default=200, help="at most this many rows (default 200)")
+    common.add_argument("--limit", type=number(int, 1, 10**7), default=200, help="at most this many rows (default 200)")
     q = csub.add_parser("runs", help="runs of every area, newest first", parents=[common])
     q.add_argument("--target", default="%", help="target pattern, %% as wildcard (default all)")
     q.add_argument("--deleted", action="store_true", help="include runs deleted in their area")

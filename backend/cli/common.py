@@ -4,6 +4,9 @@ command-line spelling of a dbfname, settings from flags."""
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
+from typing import Any
 
 from backend.area import Area, validate_dbfname
 from backend.config import Settings, load_settings
@@ -38,3 +41,34 @@ def cli_dbfname(text: str) -> str:
     if digits.isdigit() and str(int(digits)) != digits:
         raise CliError(f"invalid dbfname {text!r}: run dbs are named without leading zeros ({int(digits)}.db)")
     return name
+
+
+def number(
+    kind: Callable[[str], float], lo: float, hi: float, *, lo_open: bool = False
+) -> Callable[[str], Any]:
+    """An argparse type: a finite ``kind`` in [lo, hi] (``(lo, hi]`` if lo_open).
+    Issue 12 item 9: ``--deadline nan`` was accepted and the call never returned;
+    ``--run-id`` of 30 digits ended in a traceback."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except OverflowError:
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range") from None
+        # A ValueError (not a number) propagates: argparse says "invalid int value".
+        if not math.isfinite(value) or value < lo or (lo_open and value == lo) or value > hi:
+            low = f"> {_shown(kind, lo)}" if lo_open else f">= {_shown(kind, lo)}"
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is out of range (must be {low} and <= {_shown(kind, hi)})"
+            )
+        return value
+
+    parse.__name__ = getattr(kind, "__name__", "number")  # argparse names it in messages
+    return parse
+
+
+def _shown(kind: Callable[[str], float], value: float) -> str:
+    return str(int(value)) if kind is int else f"{value:g}"
+
+
+SECONDS = number(float, 0, 1e9, lo_open=True)
+RUN_ID = number(int, 0, 2**63 - 1)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from backend.cli import central
-from backend.cli.common import EXIT_CODES, EXIT_USAGE, LOAD_HELP
+from backend.cli.common import EXIT_CODES, EXIT_USAGE, LOAD_HELP, RUN_ID, SECONDS, number
 from backend.config import Settings
 
 
@@ -89,10 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("serve", "run and supervise server processes (headless mode); one per area")
     _area_arg(p)
     p.add_argument("--db", action="append", help="dbfname to serve (repeatable; default main.db)")
-    p.add_argument("--servers-per-db", type=int, default=1, metavar="N",
+    p.add_argument("--servers-per-db", type=number(int, 1, 1000), default=1, metavar="N",
                    help="servers kept running per db (default 1; at most max-servers)")
     _json_arg(p, "state changes (one line each)")
-    p.add_argument("--metrics-port", type=int, default=None,
+    p.add_argument("--metrics-port", type=number(int, 0, 65535), default=None,
                    help="serve Prometheus /metrics on this port (0: any free port, printed)")
     p.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port (default loopback)")
     central.add_serve_flags(p)
@@ -122,12 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--db", help="every server of this dbfname")
     which.add_argument("--server-id", metavar="ID", help="one server (a unique prefix is enough)")
     which.add_argument("--all", action="store_true", help="every server of the area, and the warm standby")
-    p.add_argument("--timeout", type=float, default=15.0, metavar="S",
+    p.add_argument("--timeout", type=SECONDS, default=15.0, metavar="S",
                    help="seconds to wait for a server to exit after asking (default 15)")
     p.add_argument("--force", action="store_true",
                    help="if it does not exit (or cannot be asked): SIGTERM, then SIGKILL, for a local server "
                         "proven to be this area's; then remove its registration")
-    p.add_argument("--kill-after", type=float, default=5.0, metavar="S",
+    p.add_argument("--kill-after", type=SECONDS, default=5.0, metavar="S",
                    help="with --force: seconds between SIGTERM and SIGKILL (default 5)")
     _json_arg(p)
     _quiet_arg(p)
@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--db", help="restart the servers of this dbfname")
     which.add_argument("--all", action="store_true", help="every db that has a registration")
-    p.add_argument("--timeout", type=float, default=15.0, metavar="S",
+    p.add_argument("--timeout", type=SECONDS, default=15.0, metavar="S",
                    help="seconds to wait for each old server to exit (default 15)")
     p.add_argument("--force", action="store_true", help="stop old servers as stop --force does")
     _json_arg(p)
@@ -153,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--db", help="only the servers of this dbfname")
     which.add_argument("--server-id", metavar="ID", help="only this server (a prefix is enough)")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines (Ctrl-C ends)")
-    p.add_argument("-n", "--lines", type=int, default=10, metavar="N", help="last N lines of each log (default 10)")
+    p.add_argument("-n", "--lines", type=number(int, 0, 10**7), default=10, metavar="N",
+                   help="last N lines of each log (default 10)")
 
     p = add("key", "create the area key if missing; show its path and fingerprint")
     _area_arg(p)
@@ -161,10 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("demo-load", "a synthetic harness: runs, tests, steps, data")
     _area_arg(p)
-    p.add_argument("--tests", type=int, default=10, help="tests per run (default 10)")
-    p.add_argument("--items", type=int, default=3, help="items per iterated test (default 3)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
-    p.add_argument("--pause", type=float, default=0.0, help="seconds between calls (a light load)")
+    p.add_argument("--tests", type=number(int, 1, 10**6), default=10, help="tests per run (default 10)")
+    p.add_argument("--items", type=number(int, 0, 10**4), default=3, help="items per iterated test (default 3)")
+    p.add_argument("--seed", type=number(int, -(2**63), 2**63 - 1), default=None, help="random seed (default: random)")
+    p.add_argument("--pause", type=number(float, 0, 3600), default=0.0, help="seconds between calls (a light load)")
     p.add_argument("--forever", action="store_true", help="run the same run again when it ends")
     _json_arg(p, "the summary of each run")
 
@@ -175,10 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     assert isinstance(p, _Parser)
     p.lazy_epilog = _call_epilog
     _area_arg(p)
-    p.add_argument("--run-id", type=int, default=None, help="the run: its db is <run-id %% num-run-dbs>.db")
+    p.add_argument("--run-id", type=RUN_ID, default=None, help="the run: its db is <run-id %% num-run-dbs>.db")
     _json_arg(p, "the result")
     p.add_argument("--direct", action="store_true", help="read the db file without a server")
-    p.add_argument("--deadline", type=float, default=None, metavar="S",
+    p.add_argument("--deadline", type=SECONDS, default=None, metavar="S",
                    help="seconds for the whole call (default call-deadline, 30)")
     _quiet_arg(p)
     p.add_argument("cmd", metavar="CMD", help="the command (listed below)")

@@ -126,6 +126,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         }, indent=2))
         return 0
     _print_rows(rows, now)
+    for r in rows:
+        ahead = registry.in_the_future(r.entry, now)
+        if ahead:  # issue 12 item 7: say what was seen
+            print(f"backend: warning: .servinfo/{r.entry.name}: touched {ahead:.0f}s in the future "
+                  f"(clock skew?); {'beyond' if ahead > settings.stale_after else 'within'} "
+                  f"stale-after, its ping decides", file=sys.stderr)
     for p in problems:
         print(f"backend: warning: .servinfo/{p.name}: {p.reason}", file=sys.stderr)
     return 0
@@ -184,6 +190,12 @@ def cmd_start(args: argparse.Namespace) -> int:
         out: dict[str, Any] = {"started": True, "pid": res.pid}
     else:
         entry = wait_registered(area, dbfname, res.pid, settings.call_deadline)
+        if entry is None and res.pid is not None:
+            from backend.client.launcher import early_exit
+
+            reason = early_exit(area, dbfname, res.pid)  # issue 12 item 5: the real cause
+            if reason:
+                raise CliError(reason)
         if entry is None:
             raise CliError(
                 f"server pid {res.pid} did not register within {settings.call_deadline:g}s "

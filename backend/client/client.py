@@ -18,6 +18,7 @@ Rules (SPEC §6), and the Megatest bugs they fix:
 from __future__ import annotations
 
 import dataclasses
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from backend.backoff import Backoff
 from backend.config import Settings, load_settings
 from backend.errors import (
     BackendError,
+    ConfigError,
     NoServerError,
     ProtocolError,
     RemoteError,
@@ -37,7 +39,7 @@ from backend.errors import (
     TransportError,
 )
 from backend.wire import protocol
-from backend.wire.connection import Connection, ping
+from backend.wire.connection import Connection, PingResult, ping
 
 # -- the client ------------------------------------------------------------------
 
@@ -53,6 +55,12 @@ def _default_launch(area: Area, dbfname: str, settings: Settings) -> Any:
     from backend.client.launcher import start_server
 
     return start_server(area, dbfname, settings)
+
+
+def _early_exit(area: Area, dbfname: str, pid: int) -> str | None:
+    from backend.client.launcher import early_exit
+
+    return early_exit(area, dbfname, pid)
 
 
 class Client:
@@ -84,6 +92,7 @@ class Client:
         self._discover = discover or self._choose
         self._conns: dict[str, Connection] = {}
         self._key: bytes | None = None
+        self._identity: str | None = None
         self.last_server: str | None = None
         # Set by _choose: another host's fresh registrations own the db (no start here).
         self._hold: Any = None
@@ -107,6 +116,13 @@ class Client:
             self._key = self.area.key()
         return self._key
 
+    @property
+    def identity(self) -> str:
+        """This area's identity (``Area.identity``), compared with each server's."""
+        if self._identity is None:
+            self._identity = self.area.identity()
+        return self._identity
+
     # -- public API ----------------------------------------------------------
 
     def call(
@@ -126,6 +142,11 @@ class Client:
         meta = dict(meta or {})
         if commandinfo.is_write(cmd) and "idem" not in meta:
             meta["idem"] = secrets.token_hex(16)
+        if deadline is not None and not (
+            isinstance(deadline, (int, float)) and math.isfinite(deadline) and 0 < deadline <= 1e9
+        ):
+            # nan/inf/negative made a call that never returned (issue 12 item 9).
+            raise ConfigError(f"deadline must be a finite number of seconds > 0, got {deadline!r}")
         budget = deadline if deadline is not None else self.settings.call_deadline
         end = self._clock() + budget
         attempt = 0
@@ -209,10 +230,12 @@ class Client:
         if not conn.server_id or not conn.nonce:
             raise ProtocolError("no nonce from the server's ping")
         token = protocol.auth_token(self.key, conn.server_id, conn.nonce)
-        if len(protocol.encode(req.to_wire())) <= protocol.PRE_AUTH_MAX_FRAME - 256:
-            req = dataclasses.replace(req, meta={**(req.meta or {}), "auth": token})
+        # "area" lets the server refuse a client of another area (wrong_area).
+        if len(protocol.encode_request(req.to_wire(), conn.max_frame)) <= protocol.PRE_AUTH_MAX_FRAME - 256:
+            req = dataclasses.replace(req, meta={**(req.meta or {}), "auth": token, "area": self.identity})
         else:
-            resp = conn.request(protocol.Request("auth", None, [], {"auth": token}), timeout)
+            auth = {"auth": token, "area": self.identity}
+            resp = conn.request(protocol.Request("auth", None, [], auth), timeout)
             if resp.status != protocol.OK:
                 raise RemoteError("unauthorized", f"the area key does not match the server's ({self.area.key_path})")
         conn.authenticated = True
@@ -237,6 +260,7 @@ class Client:
         # ~150-200 ms after its launch, and with a 250 ms cap the client noticed
         # it up to 130 ms late. A directory scan every 50 ms costs nothing.
         wait = Backoff(end - self._clock(), first=0.01, cap=0.05, clock=self._clock, sleep=self._sleep)
+        launched: list[int] = []
         while True:
             found, starting, last_failure = self._discover(dbfname, end, last_failure)
             if found is not None:
@@ -247,14 +271,26 @@ class Client:
                 last_failure = self._hold.message
                 if self._hold.unreachable:  # waiting cannot help: say so now
                     raise NoServerError(f"{self._hold.message} (area {self.area.root})")
+            for pid in launched:
+                # A server we launched died before registering: its reason is the
+                # error of this call, now (issue 12 item 5), not a deadline later.
+                reason = _early_exit(self.area, dbfname, pid)
+                if reason:
+                    raise NoServerError(f"cannot start a server for {dbfname} in area "
+                                        f"{self.area.root}: {reason}")
             if self._clock() >= end:
                 raise self._no_server(dbfname, last_failure, budget)
             if not starting and self._launch is not None and self._hold is None:
                 try:
                     outcome = self._launch(self.area, dbfname, self.settings)
+                except ConfigError:
+                    raise  # the area itself is unusable (cannot create .servinfo, ...): say so now
                 except BackendError as exc:
                     last_failure = f"cannot start a server: {exc}"
                 else:
+                    launched_pid = getattr(outcome, "pid", None)
+                    if isinstance(launched_pid, int):
+                        launched.append(launched_pid)
                     if getattr(outcome, "started", False):
                         wait.reset()
                         if self._on_wait is not None:
@@ -330,7 +366,8 @@ class Client:
 
         probes = ping_all(
             [(e.registration.host, e.registration.port) for _, e in group], timeout,
-            usable=lambda i, res: rules.usable(group[i][1], res), max_frame=self.settings.max_frame,
+            usable=lambda i, res: rules.usable(group[i][1], res) and self._our_area(res),
+            max_frame=self.settings.max_frame,
             clock=self._clock,
         )
         found: list[tuple[int, Connection, int]] = []
@@ -356,6 +393,12 @@ class Client:
                 unanswered.append(entry)
                 self._maybe_remove(entry, now)
                 continue
+            if not self._our_area(res):
+                # A copied (cp -a) or forged registration: a live server of another
+                # area. Skipped: never removed, never signalled, never authenticated to.
+                conn.close()
+                last_failure = f"{reg.name}: serves another area"
+                continue
             if res.sstate != states.RUNNING:
                 conn.close()
                 starting = starting or res.sstate == states.STARTING
@@ -366,6 +409,12 @@ class Client:
                 continue
             found.append((order, conn, rules.load_of(res)))
         return found, starting, last_failure
+
+    def _our_area(self, res: PingResult) -> bool:
+        """Does a ping answer come from a server of this area (``Area.identity``)?
+        Servers that do not say (written to the SPEC alone) are taken as ours."""
+        theirs = res.meta.get("area")
+        return theirs is None or theirs == self.identity
 
     # -- suspects (a ping of theirs timed out lately) ----------------------
 

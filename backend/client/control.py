@@ -72,11 +72,17 @@ def _ask_to_stop(
         result.outcome = f"not reachable ({exc}); not stopped"
         return _removed_if_gone(entry, result)
     asked = False
+    not_ours = ""
     try:
         pong = conn.ping(settings.ping_timeout)
         if not pong.matches(reg.server_id):
             result.outcome = f"answers server-id {pong.server_id}, not {reg.server_id}: not stopped"
             return _removed_if_gone(entry, result)
+        theirs = pong.meta.get("area")
+        if theirs is not None and theirs != area.identity():
+            # A registration copied from another area: its server is not ours to stop.
+            result.outcome = "serves another area (a copied or forged registration): not stopped"
+            return result
         confirmed = True
         if pong.sstate == states.SHUTTING_DOWN:
             sent = "already shutting down"
@@ -85,6 +91,9 @@ def _ask_to_stop(
             resp = conn.request(protocol.Request("stop", None, [], {"auth": token}), settings.ping_timeout)
             if resp.status != protocol.OK:
                 sent = f"stop refused ({resp.errmsg})"
+                if resp.error_code in ("unauthorized", "wrong_area"):
+                    # Our key is not its key: "not ours", so no SIGTERM fallback either.
+                    not_ours = sent
             else:
                 sent = "stop sent"
                 asked = True
@@ -92,6 +101,9 @@ def _ask_to_stop(
         sent = f"stop failed ({exc})"
     finally:
         conn.close()
+    if not_ours:
+        result.outcome = f"{not_ours}: not ours, not stopped"
+        return result
     if not confirmed and _removed_if_gone(entry, result).stopped:
         return result
     if force and not asked and not confirmed:
@@ -102,7 +114,7 @@ def _ask_to_stop(
     if _wait_gone(entry.path, reg.server_id, timeout):
         result.stopped, result.outcome = True, f"stopped ({sent})"
         return result
-    if allow_sigterm and procs.terminate_if_ours(reg, confirmed):
+    if allow_sigterm and procs.terminate_if_ours(area.root, reg, confirmed):
         if _wait_gone(entry.path, reg.server_id, timeout):
             result.stopped, result.outcome = True, f"stopped by SIGTERM ({sent}, then no exit)"
             return result

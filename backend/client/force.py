@@ -17,8 +17,6 @@ import signal
 import time
 from collections.abc import Callable
 
-import psutil
-
 from backend import events, procs, registry
 from backend.area import Area
 from backend.backoff import Backoff
@@ -26,21 +24,10 @@ from backend.registry import Registration
 
 
 def proven_ours(area: Area, reg: Registration) -> bool:
-    """Is ``reg``'s pid a server process of this user, on this host, that started
-    when the file says, listens on the registered port and names this area and
-    db on its command line? Nothing less is signalled."""
-    if reg.pid < 2 or reg.proc_start is None or not procs.is_this_host(reg) or not procs.process_matches(reg):
-        return False
-    try:
-        proc = psutil.Process(reg.pid)
-        if proc.uids().real != os.getuid():
-            return False
-        found = procs.server_of(proc.cmdline())
-    except psutil.Error:
-        return False
-    if found != (os.path.realpath(area.root), reg.dbfname):
-        return False
-    return procs.listens_on(proc, reg.port)
+    """Is ``reg``'s pid proven a server of this area and db on this host?
+    ``procs.prove_local_server`` decides (user, start time, command line naming
+    the area and db, listening port); nothing less is signalled."""
+    return procs.prove_local_server(area.root, reg) is not None
 
 
 def wait_exit(reg: Registration, timeout: float, sleep: Callable[[float], None] = time.sleep) -> bool:

@@ -2,8 +2,9 @@
 
 Megatest's throttles were all per process, so N clients starting at once could
 each launch a server (its start storms, P8/P17). Here the decision is taken
-under an exclusive ``flock`` on ``.servinfo/.start-<dbfname>.lock``, whose
-content is a lease: the wall-clock time and pid of the last start. Any process
+under the db's start lock (``startlock``: an expiring lease), and
+``.servinfo/.start-<dbfname>.lock`` holds the throttle's state: the wall-clock
+time and pid of the last start. Any process
 of any user of the area sees the same lease, so at most one start per
 ``start-throttle`` seconds per db happens area-wide, and the registered-file
 count is read inside the same critical section.
@@ -12,7 +13,6 @@ count is read inside the same critical section.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import subprocess
 import sys
@@ -23,12 +23,16 @@ from dataclasses import dataclass
 
 from backend import events, procs, registry
 from backend.area import Area, validate_dbfname
-from backend.backoff import Backoff
 from backend.client import standby
+from backend.client.startlock import start_lease
 from backend.config import Settings
 from backend.errors import ConfigError
 
-LOCK_WAIT = 5.0
+EXIT_DECLINED = 3  # server.EXIT_DECLINED: start-up rules said no; not a failure
+_TAIL_BYTES = 8192
+
+# Exit codes of servers this process spawned itself (filled by their reaper threads).
+_exit_codes: dict[int, int] = {}
 
 
 @dataclass(frozen=True)
@@ -40,23 +44,18 @@ class LaunchResult:
 
 @contextlib.contextmanager
 def _start_lock(area: Area, dbfname: str) -> Iterator[int]:
+    """Hold the db's start lock (``startlock``: a lease that expires) and yield the
+    fd of ``.start-<dbfname>.lock``, whose content is the throttle's lease."""
     path = area.servinfo_dir / f".start-{dbfname}.lock"
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as exc:
         raise ConfigError(f"cannot open start lock {path}: {exc.strerror}") from exc
     try:
-        wait = Backoff(LOCK_WAIT, first=0.005, cap=0.005)  # a held start lock is brief: poll evenly
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not wait.sleep():
-                    raise ConfigError(f"start lock {path} held for over {LOCK_WAIT:g}s") from None
-        yield fd
+        with start_lease(area.servinfo_dir, dbfname):
+            yield fd
     finally:
-        os.close(fd)  # releases the flock
+        os.close(fd)
 
 
 def _read_lease(fd: int) -> float | None:
@@ -89,7 +88,12 @@ def refusal(area: Area, dbfname: str, settings: Settings, *, replacing: bool = F
     entries = registry.scan(area.servinfo_dir, dbfname).entries
     # Local files whose process is dead are provably not servers: counting them
     # would let four kill -9 leftovers block every start for 360 s (P4).
-    live = [e for e in entries if not procs.locally_gone(e.registration)]
+    # Nor do files naming a live server of another area (copied by cp -a, or forged).
+    live = [
+        e for e in entries
+        if not procs.locally_gone(e.registration)
+        and not procs.serves_another_area(area.root, e.registration)
+    ]
     if len(live) >= settings.max_servers:
         return f"{len(live)} servers registered in .servinfo dir, not starting another"
     # The load limit throttles scale-out only: refusing the *first* server of a db
@@ -155,7 +159,7 @@ def _spawn(area: Area, dbfname: str, settings: Settings) -> int:
     # O_NOFOLLOW: a symlink planted at logs/launcher.log must not make us append
     # to (or block on) whatever it points at; then the child's early output is dropped.
     try:
-        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError:
         fd = os.open(os.devnull, os.O_WRONLY)
     with os.fdopen(fd, "ab") as log:  # the server re-points its stdio at its own log
@@ -169,6 +173,62 @@ def _spawn(area: Area, dbfname: str, settings: Settings) -> int:
             close_fds=True,
             start_new_session=True,  # detached: outlives us, immune to our terminal's signals
         )
-    # Reap it whenever it exits, so a long-lived client collects no zombies.
-    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
+    # Reap it whenever it exits, so a long-lived client collects no zombies, and keep
+    # its exit code: an early exit is reported as the error of the call (early_exit).
+    def reap() -> None:
+        _exit_codes[proc.pid] = proc.wait()
+
+    threading.Thread(target=reap, name=f"reap-{proc.pid}", daemon=True).start()
     return proc.pid
+
+
+def early_exit(area: Area, dbfname: str, pid: int) -> str | None:
+    """Why launched server ``pid`` exited without serving, or None while it runs,
+    once it registered, or when it exited declining (enough servers elsewhere).
+
+    Issue 12 item 5: the caller learns the real cause (exit code, the last error
+    line of the server's log, or of the launcher log for a server that died before
+    opening its own) within a poll, instead of waiting out its deadline.
+    """
+    if _running(pid):
+        return None
+    code = _exit_codes.get(pid)
+    if code in (0, EXIT_DECLINED):
+        return None
+    last = _last_error(area.logs_dir / f"server-{dbfname}-{pid}.log")
+    if last is None and code is not None:
+        last = _last_error(area.logs_dir / "launcher.log")
+    if last is None and code is None:
+        return None  # forked by the standby and left no error: nothing to report
+    shown = f"exit code {code}" if code is not None else "exited"
+    return f"server pid {pid} for {dbfname} {shown}: {last or 'no error logged'}"
+
+
+def _running(pid: int) -> bool:
+    import psutil
+
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
+def _last_error(path: os.PathLike[str]) -> str | None:
+    """The last error line in the tail of a log (O_NOFOLLOW: never through a link)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        os.lseek(fd, max(size - _TAIL_BYTES, 0), os.SEEK_SET)
+        tail = os.read(fd, _TAIL_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    for line in reversed(tail.splitlines()):
+        line = line.strip()
+        if "ERROR" in line or line.startswith("backend: error:"):
+            return line.split("ERROR ", 1)[-1].removeprefix("ERROR: ").removeprefix("backend: error: ")
+    return None

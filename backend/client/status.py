@@ -95,6 +95,10 @@ def make_row(entry: registry.Entry, ping: PingResult | None, stale_after: float)
 
 
 def human_duration(seconds: float) -> str:
+    """``42s``, ``5m03s``...; a negative duration (a time in the future: clock skew
+    or ``touch -d``) keeps its sign instead of showing as ``0s``."""
+    if seconds <= -1:
+        return "-" + human_duration(-seconds)
     s = max(int(seconds), 0)
     if s < 60:
         return f"{s}s"

@@ -17,6 +17,7 @@ No code here (or anywhere) opens, renames or deletes a db file, its
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -55,12 +56,18 @@ def connect(
 ) -> sqlite3.Connection:
     """Open (creating if needed) the db at ``path`` with our pragmas and schema."""
     mode = choose_journal_mode(path, journal_mode)
+    # A new db is created 0600 (issue 12 item 13: the data is as secret as the key).
+    # sqlite gives -wal/-shm/-journal the db file's mode, so they follow. Not
+    # open()+chmod: no code of ours opens a db file outside sqlite.
+    old_umask = os.umask(0o077)
     try:
         conn = sqlite3.connect(
             path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open {path}: {exc}") from exc
+    finally:
+        os.umask(old_umask)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         got = conn.execute(f"PRAGMA journal_mode = {mode}").fetchone()[0]
@@ -198,6 +205,11 @@ class Store:
         except sqlite3.Error as exc:
             self._undo(conn, sp)
             return (False, sqlite_error(exc))
+        except OverflowError:
+            # An integer parameter beyond sqlite's 64 bits (msgpack carries up to
+            # 2**64-1): bad input, not a db failure (issue 12 item 11).
+            self._undo(conn, sp)
+            return (False, ("bad_request", "an integer parameter is outside the 64-bit range"))
         except Exception as exc:
             # A handler bug must not leave the savepoint open or kill the db
             # thread; the client gets one line, never a traceback.

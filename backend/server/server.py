@@ -21,6 +21,7 @@ import asyncio
 import errno
 import logging
 import os
+import resource
 import secrets
 import signal
 import time
@@ -38,8 +39,10 @@ from backend.db import api
 from backend.db.commands.servers import SERVER_COMMANDS
 from backend.db.store import Call, Outcome, Store
 from backend.errors import BackendError, CommandError, ConfigError, RegistryError
+from backend.server import admission
 from backend.server.counters import INVALID_REQUEST, Counters
 from backend.server.dbworker import DbWorker
+from backend.server.ratelimit import RateLimit
 from backend.server.session import Session
 from backend.wire import protocol
 from backend.wire.connection import PingResult, aping
@@ -74,6 +77,7 @@ class Server:
         self.host = settings.host
         self.port = 0
         self.key: bytes = b""
+        self.identity = ""  # Area.identity: which area this server serves
         self.reg_path: Path | None = None
         self.exit_reason = ""
         self._stop = asyncio.Event()
@@ -83,6 +87,11 @@ class Server:
         self._more_requested_at = 0.0
         self._emfile_logged_at = -1e9
         self.counters = Counters(sorted(api.COMMANDS))
+        fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        self._sweep_pending = False
+        self.admission: admission.Admission[Session] = admission.Admission(*admission.caps_for(
+            fd_limit if fd_limit != resource.RLIM_INFINITY else admission.NOFILE_CEILING
+        ))
 
     # -- public --------------------------------------------------------------
 
@@ -121,16 +130,24 @@ class Server:
         self.area.ensure_dirs()
         self._check_bind_allowed()
         self.key = self.area.key()
+        self.identity = self.area.identity()
         declined = await self._startup_scan()
         if declined:
             log.info("%s", declined)
             events.record_event(self.area, events.DECLINED, dbfname=self.dbfname, pid=self.pid,
                                 why=declined)
             return EXIT_DECLINED
+        # asyncio accepts up to ``backlog`` connections per wakeup, all before any
+        # of them is read or any dropped one's fd is released. A small batch lets a
+        # client's ping be read (and evicted fds be freed) between batches; the
+        # kernel's queue is then made long again (admission.LISTEN_BACKLOG).
         listener = await asyncio.start_server(
             self._on_connection, self.settings.host, self.settings.port or 0,
-            reuse_address=True, backlog=1024,
+            reuse_address=True, backlog=admission.ACCEPT_BATCH,
         )
+        for tsock in listener.sockets:
+            with tsock.dup() as sock:
+                sock.listen(admission.LISTEN_BACKLOG)  # the kernel clamps it to somaxconn
         self.port = listener.sockets[0].getsockname()[1]
         try:
             self._db = DbWorker(loop, self._open_store, counters=self.counters.db)
@@ -397,6 +414,21 @@ class Server:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         session = Session(self, reader, writer)
+        peer = writer.get_extra_info("peername")
+        address = str(peer[0]) if peer else ""
+        admitted, drop = self.admission.admit(
+            session, "" if procs.is_loopback_address(address) else address
+        )
+        for old in drop:  # the oldest unauthenticated connection makes room
+            old.abort()
+        if self.admission.over and not self._sweep_pending:
+            self._sweep_pending = True
+            asyncio.get_running_loop().call_later(admission.SWEEP_DELAY, self._sweep)
+        if not admitted:  # every connection is authenticated and the table is full
+            log.warning("WARNING: refusing a connection: %d connections open",
+                        self.admission.total, extra={"rate_limited": True})
+            session.abort()
+            return
         self._sessions.add(session)
         self.counters.count_connection()
         try:
@@ -404,6 +436,12 @@ class Server:
         finally:
             self._sessions.discard(session)
             self.counters.connection_closed()
+            self.admission.closed(session)
+
+    def _sweep(self) -> None:
+        self._sweep_pending = False
+        for old in self.admission.excess():
+            old.abort()
 
     def dispatch(self, session: Session, obj: Any) -> list[Any] | asyncio.Future[list[Any]]:
         """One decoded request -> a response (now) or a future response.
@@ -429,7 +467,13 @@ class Server:
             return protocol.ok_wire(self.server_id, {
                 "sstate": self.state, "sload": self.inflight, "nonce": session.nonce,
                 "dbfname": self.dbfname, "pid": self.pid, "started": self.started,
+                "area": self.identity,
             })
+        if req.meta and "area" in req.meta and req.meta["area"] != self.identity:
+            # A client of another area (a copied or forged registration led it here).
+            return protocol.error_wire(
+                "wrong_area", "this server serves another area; rescan .servinfo", self.meta()
+            )
         if not session.authenticated:
             token = req.meta.get("auth") if req.meta else None
             if not protocol.check_auth(self.key, self.server_id, session.nonce, token):
@@ -568,6 +612,7 @@ def setup_logging(area: Area, dbfname: str, settings: Settings, *, echo: bool, d
     handler = logging.StreamHandler(stream)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
     handler.setFormatter(fmt)
+    handler.addFilter(RateLimit())
     root = logging.getLogger("backend")
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
@@ -575,6 +620,7 @@ def setup_logging(area: Area, dbfname: str, settings: Settings, *, echo: bool, d
     if echo:
         echo_handler = logging.StreamHandler()
         echo_handler.setFormatter(fmt)
+        echo_handler.addFilter(handler.filters[0])
         root.addHandler(echo_handler)
     return path
 
@@ -594,6 +640,7 @@ def run_server(
     ``echo`` copies log lines to stderr (foreground ``backend server``).
     """
     area.ensure_dirs()
+    admission.raise_fd_limit()
     # Launched servers have no terminal: stray output goes to our own log.
     setup_logging(area, dbfname, settings, echo=echo and not detached, detached=detached)
     log.info("server %s for %s in %s (pid %d)", "starting", dbfname, area.root, os.getpid())

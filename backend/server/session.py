@@ -5,7 +5,12 @@ that same order (a FIFO of futures, written from done-callbacks as soon as an
 answer and every answer before it are ready); a frame must arrive whole within
 ``frame-deadline`` of its first byte, while an idle connection has no deadline;
 a session with ``MAX_PIPELINE`` answers outstanding stops reading until they
-drain.
+drain; an unauthenticated connection that goes ``auth-deadline`` seconds without
+a whole frame is closed (one timer per session, never a wrapper on reads:
+idle unauthenticated floods, ``admission``); every
+``FRAMES_PER_TURN`` frames the session yields to the loop and waits for its
+socket's buffer to drain, so one pipelining client cannot monopolise the loop
+(issue 12 item 2: fair service, back-pressure on a peer that does not read).
 """
 
 from __future__ import annotations
@@ -13,18 +18,27 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import random
 import secrets
 import time
 from typing import Any, Protocol
 
 from backend.config import Settings
-from backend.errors import ProtocolError
+from backend.errors import FrameTooLarge, ProtocolError
+from backend.server.admission import Admission
 from backend.server.counters import Counters
 from backend.wire import protocol
 
 log = logging.getLogger("backend.server")
+_LIMITED = {"rate_limited": True}  # ratelimit.RateLimit: one line per cause per interval
 
-MAX_PIPELINE = 256
+MAX_PIPELINE = 32
+"""Answers a connection may have outstanding (in flight or waiting for an earlier
+one) before its socket is no longer read."""
+FRAMES_PER_TURN = 1
+"""Frames dispatched in a row before yielding to other connections. The yield comes
+before the next frame, so a request/response client (one frame per read) never
+pays for it; a pipelining one yields between frames."""
 
 
 class SessionHost(Protocol):
@@ -38,6 +52,9 @@ class SessionHost(Protocol):
     def meta(self) -> dict[str, Any]: ...
 
     counters: Counters
+
+    @property
+    def admission(self) -> Admission[Session]: ...
 
 
 class Session:
@@ -55,24 +72,75 @@ class Session:
         self._drained = asyncio.Event()
         self._drained.set()
         self._closing = False
+        # Unauthenticated: closed after auth-deadline without a whole frame. Pings
+        # need no key, so a poller that pings on one connection stays; an idle flood
+        # does not (issue 12 item 1).
+        # Jittered (x1-1.5), so that a flood opened at once is not closed at once
+        # and does not come back as one burst of reconnects.
+        self._auth_idle = server.settings.auth_deadline * (1 + random.random() / 2)
+        self.auth_by = time.monotonic() + self._auth_idle
+        self._auth_timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            self._auth_idle, self._check_auth_deadline
+        )
 
     def authenticate(self) -> None:
         self.authenticated = True
         self.decoder.max_frame = self.server.settings.max_frame
+        self.server.admission.authenticated(self)
+        self._cancel_auth_timer()
+
+    def _check_auth_deadline(self) -> None:
+        self._auth_timer = None
+        if self.authenticated or self._closing:
+            return
+        left = self.auth_by - time.monotonic()
+        if left > 0:
+            self._auth_timer = asyncio.get_running_loop().call_later(left, self._check_auth_deadline)
+            return
+        log.info("closing connection: unauthenticated and idle for %gs",
+                 self.server.settings.auth_deadline, extra=_LIMITED)
+        self.server.counters.count_refused()
+        self.abort()
+
+    def _cancel_auth_timer(self) -> None:
+        if self._auth_timer is not None:
+            self._auth_timer.cancel()
+            self._auth_timer = None
+
+    def abort(self) -> None:
+        """Drop the connection now (admission made room for a newer one)."""
+        self._closing = True
+        self._cancel_auth_timer()
+        self.writer.transport.abort()
 
     async def serve(self) -> None:
         deadline = self.server.settings.frame_deadline
         frame_started = 0.0
+        turn = 0
         try:
             while not self._closing:
                 try:
                     obj = self.decoder.next()
                 except ProtocolError as exc:
-                    log.info("closing connection: %s", exc)
+                    log.info("closing connection: %s", exc, extra=_LIMITED)
+                    if isinstance(exc, FrameTooLarge):
+                        # Say why before closing: the peer learns the cap instead of
+                        # resending into a reset connection (issue 12 item 8).
+                        self._emit(protocol.error_wire("too_large", str(exc), self.server.meta()))
                     self.server.counters.count_refused()
                     return
                 if obj is not None:
+                    if turn >= FRAMES_PER_TURN:
+                        # Another frame right behind the last one: the other
+                        # connections first, and stop while our peer does not read.
+                        turn = 0
+                        await asyncio.sleep(0)
+                        await self.writer.drain()
+                    turn += 1
                     frame_started = time.monotonic() if self.decoder.pending else 0.0
+                    if not self.authenticated:
+                        self.server.admission.spoke(self)
+                        self.auth_by = time.monotonic() + self._auth_idle
                     try:
                         answer = self.server.dispatch(self, obj)
                     except Exception:
@@ -86,17 +154,18 @@ class Session:
                     if len(self.pending) >= MAX_PIPELINE:
                         await self._wait_flushed()
                     continue
+                turn = 0
                 await self.writer.drain()
+                timeout: float | None = None
                 if self.decoder.pending:
                     if not frame_started:
                         frame_started = time.monotonic()
-                    timeout: float | None = frame_started + deadline - time.monotonic()
-                    if timeout is not None and timeout <= 0:
-                        log.info("closing connection: frame not complete within %gs", deadline)
+                    timeout = frame_started + deadline - time.monotonic()
+                    if timeout <= 0:
+                        log.info("closing connection: frame not complete within %gs", deadline,
+                                 extra=_LIMITED)
                         self.server.counters.count_refused()
                         return
-                else:
-                    timeout = None
                 if timeout is None:
                     # Idle between frames: no deadline, and no wait_for wrapper on
                     # the hot path of every request.
@@ -105,7 +174,8 @@ class Session:
                     try:
                         data = await asyncio.wait_for(self.reader.read(262144), timeout)
                     except TimeoutError:
-                        log.info("closing connection: frame not complete within %gs", deadline)
+                        log.info("closing connection: frame not complete within %gs", deadline,
+                                 extra=_LIMITED)
                         self.server.counters.count_refused()
                         return
                 if not data:
@@ -178,6 +248,7 @@ class Session:
         await self._close()
 
     async def _close(self) -> None:
+        self._cancel_auth_timer()
         if self.pending:
             try:
                 await asyncio.wait_for(self._drained.wait(), 1.0)

@@ -83,6 +83,7 @@ class Connection:
                 raise transport_error(exc, f"cannot connect to {where}", f"connect to {where} timed out") from exc
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # Responses are at most max-frame; allow a little for the envelope.
+        self.max_frame = max_frame
         self.decoder = protocol.FrameDecoder(max_frame + 4096)
         self.server_id: str | None = None
         self.nonce: str | None = None
@@ -126,7 +127,7 @@ class Connection:
     def request(self, req: protocol.Request | list[Any], timeout: float) -> protocol.Response:
         """Send one request (a raw list only for tests that send malformed ones)."""
         wire = req.to_wire() if isinstance(req, protocol.Request) else req
-        self.send(protocol.encode(wire), timeout)
+        self.send(protocol.encode_request(wire, self.max_frame), timeout)
         return self.receive(timeout)
 
     def ping(self, timeout: float) -> PingResult:

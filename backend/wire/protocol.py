@@ -29,6 +29,7 @@ from backend.errors import CommandError, FrameTooLarge, ProtocolError
 
 HEADER = struct.Struct(">I")
 PRE_AUTH_MAX_FRAME = 4096
+MAX_RUN_ID = 2**63 - 1  # sqlite's INTEGER: a larger run-id cannot name a run
 
 OK, BUSY, LOADED, ERROR = "ok", "busy", "loaded", "error"
 STATUSES = (OK, BUSY, LOADED, ERROR)
@@ -40,6 +41,7 @@ ERROR_CODES = (
     "db_error",
     "shutting_down",
     "too_large",
+    "wrong_area",
     "unsupported",
 )
 
@@ -63,6 +65,22 @@ def encode(obj: Any) -> bytes:
         packer.reset()  # a failed pack can leave a partial buffer behind
         raise
     return HEADER.pack(len(body)) + body
+
+
+def encode_request(wire: list[Any], max_frame: int) -> bytes:
+    """One request frame, or ``CommandError`` before anything is sent: ``too_large``
+    naming the size and the cap (issue 12 item 8: the server would only close the
+    connection, and a client resent 10 MB until its deadline), ``bad_request`` for
+    a value msgpack cannot carry (an integer beyond 64 bits, item 11)."""
+    try:
+        data = encode(wire)
+    except (OverflowError, TypeError, ValueError) as exc:
+        raise CommandError("bad_request", f"cannot send the request: {exc}") from None
+    if len(data) - HEADER.size > max_frame:
+        raise CommandError(
+            "too_large", f"request of {len(data) - HEADER.size} bytes exceeds max-frame {max_frame}"
+        )
+    return data
 
 
 def _no_ext(code: int, data: bytes) -> Any:
@@ -193,8 +211,8 @@ def parse_request(obj: Any) -> Request:
         raise CommandError("bad_request", "cmd must be a non-empty string")
     if run_id is not None and (isinstance(run_id, bool) or not isinstance(run_id, int)):
         raise CommandError("bad_request", "run_id must be an integer or nil")
-    if run_id is not None and run_id < 0:
-        raise CommandError("bad_request", "run_id must not be negative")
+    if run_id is not None and not 0 <= run_id <= MAX_RUN_ID:
+        raise CommandError("bad_request", f"run_id must be 0..{MAX_RUN_ID}")
     if params is None:
         params = []
     if not isinstance(params, list):

@@ -105,7 +105,7 @@ def test_pid_reuse_is_judged_dead_and_never_signalled(area: Path) -> None:
             )
             path = registry.publish(sdir, reused)
             assert procs.locally_gone(reused)
-            assert not procs.terminate_if_ours(reused, True)
+            assert not procs.terminate_if_ours(area, reused, True)
             res = stop_server(Area(area), settings, registry.read_entry(path), timeout=0.5)
             assert not res.stopped
             # 2. a forged file naming the live process with its true start time,
@@ -119,7 +119,7 @@ def test_pid_reuse_is_judged_dead_and_never_signalled(area: Path) -> None:
             path = registry.publish(sdir, forged)
             res = stop_server(Area(area), settings, registry.read_entry(path), timeout=0.5)
             assert not res.stopped
-            assert not procs.terminate_if_ours(forged, True)
+            assert not procs.terminate_if_ours(area, forged, True)
             # 3. a client judges the reused-pid file dead and removes it once stale.
             path.unlink()
             path = registry.publish(sdir, reused)

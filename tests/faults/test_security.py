@@ -192,7 +192,7 @@ def test_planted_symlink_at_the_launcher_log_is_not_followed(area: Path) -> None
 def test_stop_fallback_still_signals_a_real_server(area: Path) -> None:
     """The guard against forged files must not disable the SIGTERM fallback."""
     proc, e = start_server(area)
-    assert procs.terminate_if_ours(e.registration, True)
+    assert procs.terminate_if_ours(area, e.registration, True)
     assert proc.wait(15) == 0
     stop_proc(proc)
 

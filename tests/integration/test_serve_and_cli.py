@@ -85,7 +85,7 @@ def test_serve_runs_two_dbs_restarts_crashes_and_stops_cleanly(area: Path) -> No
         (["ping", "--area", "{area}", "not-an-address"], "bad address", 1),
         (["ping", "--area", "{area}", "--db", "main.db"], "no server registered", 1),
         (["call", "--area", "{area}", "--run-id", "x", "get-var", "a"], "invalid int value", 2),
-        (["call", "--area", "{area}", "--run-id", "-1", "get-var", "a"], "invalid run-id", 1),
+        (["call", "--area", "{area}", "--run-id", "-1", "get-var", "a"], "out of range", 2),
         (["stop", "--area", "{area}", "--db", "main.db"], "no matching server", 1),
         (["start", "--area", "{area}", "--db", "01.db"], "without leading zeros", 1),
         (["call", "--area", "{area}", "set-var", "x", "[broken"], "does not parse", 1),

@@ -42,7 +42,7 @@ class FakeConnection(Connection):
     ``receive`` (a ``Timeout`` first moves the fake clock past the wait)."""
 
     def __init__(self, name: str, answers: list[Answer], clock: FakeClock) -> None:
-        self.host, self.port = name, 1
+        self.host, self.port, self.max_frame = name, 1, 1 << 20
         self.answers, self.clock = answers, clock
         self.sent: list[list[Any]] = []
         self.server_id, self.nonce = f"sid-{name}", "nonce"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import subprocess
 import sys
@@ -14,9 +13,9 @@ import pytest
 
 from backend import procs, registry
 from backend.area import Area
-from backend.client import launcher
+from backend.client import launcher, startlock
 from backend.config import Settings
-from backend.errors import ConfigError
+from backend.errors import ConfigError, StartLockBusy
 from backend.registry import Registration
 
 FAKE_PID = 999_999
@@ -214,19 +213,51 @@ def test_invalid_dbfname_refused_before_anything(area: Area, spawned: list) -> N
 def test_held_start_lock_times_out(
     area: Area, spawned: list, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A live holder's fresh lease: wait, then a clear error naming the holder."""
     area.ensure_dirs()
-    monkeypatch.setattr(launcher, "LOCK_WAIT", 0.2)
-    fd = os.open(area.servinfo_dir / ".start-main.db.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        t0 = time.monotonic()
-        with pytest.raises(ConfigError, match="held for over"):
-            launcher.start_server(area, "main.db", settings())
-        assert time.monotonic() - t0 < 3
-    finally:
-        os.close(fd)
+    monkeypatch.setattr(startlock, "LOCK_WAIT", 0.2)
+    held = area.servinfo_dir / ".start-main.db.held"
+    held.write_text(f"pid={os.getpid()} host={procs.this_hostname()} at={time.time()} token=abc\n")
+    t0 = time.monotonic()
+    with pytest.raises(StartLockBusy, match=f"held by pid {os.getpid()} on .* expires after"):
+        launcher.start_server(area, "main.db", settings())
+    assert time.monotonic() - t0 < 3
     assert spawned == []
+    held.unlink()
     assert launcher.start_server(area, "main.db", settings()).started
+
+
+@pytest.mark.parametrize("content", ["old", "dead", "future", "empty-old", "garbage-old"])
+def test_expired_start_lease_is_broken(area: Area, spawned: list, content: str) -> None:
+    """Issue 12 item 6: a lease that expired, or whose holder is dead, or that a
+    holder never finished writing, does not block starts."""
+    area.ensure_dirs()
+    held = area.servinfo_dir / ".start-main.db.held"
+    host, now = procs.this_hostname(), time.time()
+    held.write_text({
+        "old": f"pid={os.getpid()} host={host} at={now - 60} token=a\n",
+        "dead": f"pid=999999 host={host} at={now} token=a\n",
+        "future": f"pid={os.getpid()} host=elsewhere at={now + 3600} token=a\n",
+        "empty-old": "", "garbage-old": "\0\0 pid=x",
+    }[content])
+    if content.endswith("-old"):
+        os.utime(held, (now - 60, now - 60))
+    t0 = time.monotonic()
+    assert launcher.start_server(area, "main.db", settings()).started
+    assert time.monotonic() - t0 < 2
+    assert not held.exists()  # released after use
+    assert [p.name for p in area.servinfo_dir.iterdir() if "broken" in p.name] == []
+
+
+def test_a_resumed_holder_does_not_release_a_lease_it_lost(area: Area) -> None:
+    area.ensure_dirs()
+    held = area.servinfo_dir / ".start-main.db.held"
+    with startlock.start_lease(area.servinfo_dir, "main.db"):
+        mine = held.read_text()
+        # our lease was broken meanwhile and another holder took it
+        held.unlink()
+        held.write_text(f"pid=1 host=x at={time.time()} token=theirs\n")
+    assert held.exists() and "theirs" in held.read_text() and mine != held.read_text()
 
 
 def test_lock_file_symlink_is_not_followed(

@@ -115,7 +115,8 @@ def test_make_row_and_json() -> None:
 
 @pytest.mark.parametrize(
     ("secs", "text"),
-    [(-5, "0s"), (0, "0s"), (59.9, "59s"), (60, "1m00s"), (3599, "59m59s"), (3600, "1h00m"),
+    [(-0.5, "0s"), (-5, "-5s"), (-3600, "-1h00m"),
+     (0, "0s"), (59.9, "59s"), (60, "1m00s"), (3599, "59m59s"), (3600, "1h00m"),
      (86399, "23h59m"), (86400, "1d00h"), (90061, "1d01h")],
 )
 def test_human_duration(secs: float, text: str) -> None:

@@ -12,6 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from backend.db.commands.base import bad
+
+MAX_ALTERNATIVES = 200
+"""sqlite parses ``a OR b OR ...`` into a tree at most 1000 deep ("Expression tree
+is too large"); 200 alternatives (up to 3 levels each) stay well inside that."""
+
 
 def to_glob(pattern: str) -> str:
     out = []
@@ -28,8 +34,12 @@ def to_glob(pattern: str) -> str:
 
 
 def alternatives(pattern: str) -> list[str]:
-    """The comma-separated alternatives of ``pattern``, blanks dropped."""
-    return [p.strip() for p in pattern.split(",") if p.strip()]
+    """The comma-separated alternatives of ``pattern``, blanks dropped;
+    ``bad_request`` beyond ``MAX_ALTERNATIVES`` (issue 12 item 11)."""
+    alts = [p.strip() for p in pattern.split(",") if p.strip()]
+    if len(alts) > MAX_ALTERNATIVES:
+        raise bad(f"pattern has {len(alts)} alternatives, at most {MAX_ALTERNATIVES} are allowed")
+    return alts
 
 
 def name_clause(column: str, pattern: str) -> tuple[str, list[Any]]:

@@ -16,7 +16,9 @@ import threading
 import urllib.parse
 from pathlib import Path
 
+from backend.area import check_db_files
 from backend.db.commands.base import CallContext, bad
+from backend.errors import CommandError, ConfigError
 
 MAIN_DB = "main.db"
 RO_BUSY_TIMEOUT = 5.0
@@ -57,6 +59,10 @@ def run_exists(main_db: Path, run_id: int) -> bool:
     with _lock:
         if run_id in _known.get(key, ()):
             return True
+    try:
+        check_db_files(main_db)
+    except ConfigError as exc:
+        raise CommandError("db_error", str(exc)) from None
     conn = sqlite3.connect(ro_uri(main_db), uri=True, timeout=RO_BUSY_TIMEOUT, isolation_level=None)
     try:
         row = conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone()
