@@ -217,9 +217,9 @@ def _setting_values() -> st.SearchStrategy[Settings]:
         elif isinstance(default, str):
             parts[f.name] = st.from_regex(r"[A-Za-z0-9.:\-]{1,40}", fullmatch=True)
         elif isinstance(default, int):
-            parts[f.name] = st.integers(1, 10**12)
+            parts[f.name] = st.integers(1, 10**6)  # within every upper bound (config._UPPER)
         else:
-            parts[f.name] = st.floats(1e-6, 1e9, allow_nan=False, allow_infinity=False)
+            parts[f.name] = st.floats(1e-6, 1e6, allow_nan=False, allow_infinity=False)
     return st.builds(Settings, **parts)
 
 
