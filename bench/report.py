@@ -19,6 +19,8 @@ GOALS: dict[str, tuple[str, str, float, str]] = {
     "file -> row": ("p50_ms", "<=", 100.0, "file -> row on screen: p50 <= 100 ms"),
     "refresh 1000 rows": ("p50_ms", "<=", 60.0, "1000-row refresh <= 60 ms"),
     "idle CPU, 100 servers": ("pct", "<=", 3.0, "monitor idle CPU with 100 servers <= 3 % of a core"),
+    "traffic CPU, 100 servers": ("pct", "<=", 10.0,
+                                 "monitor CPU, traffic columns on, 100 servers' stats polled <= 10 % of a core"),
     "start": ("p50_ms", "<=", 100.0, "start -> first ping: p50 <= 100 ms (p99 <= 250 ms)"),
     "cold-call": ("p50_ms", "<=", 300.0, "cold call -> answer: p50 <= 300 ms"),
     "Redis durable write c50": ("ratio", ">=", 0.5, "durable write, 50 conns: >= 0.5 of Redis appendfsync always"),

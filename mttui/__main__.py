@@ -19,6 +19,12 @@ from backend.config import load_settings
 from backend.errors import BackendError
 from backend.wire.connection import ping as real_ping
 from mttui.model import Pinger, Probe
+from mttui.traffic import Fetcher
+
+# What the demo does, first on the summary line: a server it stops comes back
+# because backend serve replaces it, which is otherwise a surprise.
+DEMO_NOTE = ("[b]demo[/b]: a load calls main.db and 1.db; backend serve restarts a stopped"
+             " server")
 
 if TYPE_CHECKING:  # Textual is imported only when an app is built
     from mttui.app import MonitorApp
@@ -28,7 +34,8 @@ def make_app(
     area: str | os.PathLike[str] | Area, *, pinger: Pinger = real_ping,
     clock: Callable[[], float] = time.time, probe: Probe | None = None,
     poll: float | None = None, interval: float = 2.0, read_only: bool = False,
-    label: str | None = None, watch: bool = True,
+    label: str | None = None, watch: bool = True, filter_text: str = "", note: str = "",
+    stats_fetcher: Callable[[], Fetcher] | None = None, traffic: bool = True,
 ) -> MonitorApp:
     """Build the monitor for ``area``; raises ``BackendError`` for a bad area or config."""
     from mttui.app import MonitorApp
@@ -38,6 +45,7 @@ def make_app(
     return MonitorApp(
         the_area, settings, pinger=pinger, clock=clock, probe=probe, poll=poll,
         interval=interval, read_only=read_only, label=label, watch=watch,
+        filter_text=filter_text, note=note, stats_fetcher=stats_fetcher, traffic=traffic,
     )
 
 
@@ -51,7 +59,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="poll the directory every S seconds (default 1) instead of inotify")
     p.add_argument("--interval", type=float, default=2.0, metavar="S",
                    help="seconds between background pings (default 2)")
-    p.add_argument("--read-only", action="store_true", help="hide stop and start")
+    p.add_argument("--read-only", action="store_true", help="hide stop, start, restart, prune")
+    p.add_argument("--filter", default="", metavar="TEXT",
+                   help="start filtered, as typed after '/': a regex, '!regex' inverts, "
+                        "'state:dead' keeps a state")
+    p.add_argument("--no-traffic", action="store_true",
+                   help="start without the traffic columns and their stats polling (t toggles)")
     args = p.parse_args(argv)
     if args.interval <= 0 or (args.poll is not None and args.poll <= 0):
         p.error("--interval and --poll take a positive number of seconds")
@@ -113,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.demo:
                 setup_logging(area.root)
             app = make_app(area, poll=args.poll, interval=args.interval,
-                           read_only=args.read_only)
+                           read_only=args.read_only, filter_text=args.filter,
+                           note=DEMO_NOTE if args.demo else "", traffic=not args.no_traffic)
         except BackendError as exc:
             print(f"mttui: error: {exc}", file=sys.stderr)
             return 2

@@ -10,12 +10,11 @@ screen is never redrawn more than 4 times a second however fast events come.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from textual.app import ComposeResult, SystemCommand
-from textual.binding import Binding
-from textual.notifications import SeverityLevel
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
@@ -25,40 +24,33 @@ from backend import registry
 from backend.area import Area
 from backend.config import Settings
 from backend.wire.connection import ping as real_ping
-from mttui import model, tasks
-from mttui.actions import ActionsMixin
-from mttui.messages import PingOneDone, PingsDone, RegistryChanged, SnapshotRead, StartDone, StopDone
+from mttui import filtering, model, tasks
+from mttui.actions import MAIN_BINDINGS
+from mttui.console import ConsoleMixin
+from mttui.messages import PingOneDone, PingsDone, RegistryChanged, SnapshotRead, StartDone
 from mttui.timing import REDRAW_S, RESCAN_S, TICK_S
+from mttui.traffic import Fetcher
 from mttui.watch import Coalescer, RegistryWatcher
+from mttui.widgets.events_pane import EventsPane
+from mttui.widgets.graphs import GraphBand
 from mttui.widgets.server_table import ServerTable
 
 
-class MonitorApp(ActionsMixin):
+class MonitorApp(ConsoleMixin):
     CSS_PATH = "app.tcss"
     TITLE = "mttui"
-    BINDINGS = [
-        Binding("q", "quit", "Quit"),
-        Binding("p", "ping_now", "Ping", tooltip="Ping the highlighted server now"),
-        Binding("s", "stop_server", "Stop", tooltip="Stop the highlighted server"),
-        Binding("n", "start_server", "Start", tooltip="Start a server for this db"),
-        Binding("r", "rescan", "Rescan", tooltip="Re-read .servinfo/ now"),
-        Binding("slash", "filter", "Filter"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("plus", "interval(-1)", "Faster", show=False),
-        Binding("minus", "interval(1)", "Slower", show=False),
-        Binding("space", "pause", "Pause"),
-        Binding("question_mark", "help", "Help"),
-        *[Binding(str(i), f"sort({i - 1})", f"Sort {i}", show=False)
-          for i in range(1, len(model.COLUMNS) + 1)],
-    ]
+    BINDINGS = MAIN_BINDINGS
 
     def __init__(
         self, area: Area, settings: Settings, *, pinger: model.Pinger = real_ping,
         clock: model.Clock = time.time, probe: model.Probe | None = None,
         poll: float | None = None, interval: float = 2.0, read_only: bool = False,
-        label: str | None = None, watch: bool = True,
+        label: str | None = None, watch: bool = True, filter_text: str = "",
+        note: str = "", stats_fetcher: Callable[[], Fetcher] | None = None, traffic: bool = True,
     ) -> None:
         super().__init__()
+        self.console_init(stats_fetcher, traffic)
+        self.note = note  # a line of explanation first in the summary (the demo's)
         self.area, self.settings = area, settings
         self.pinger, self.clock = pinger, clock
         self.probe = probe or model.Probe()
@@ -70,6 +62,7 @@ class MonitorApp(ActionsMixin):
         self.history = model.History()
         self.rows = {}
         self.filter_text = ""
+        self._initial_filter = filter_text
         self.paused = False
         self.dirty = True
         self.loaded = False  # the first snapshot has arrived
@@ -93,12 +86,16 @@ class MonitorApp(ActionsMixin):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="summary")
+        yield GraphBand(id="graphs")
         yield ServerTable(id="servers")
+        yield EventsPane(id="events")
         yield Input(placeholder="filter: any text in a row (esc clears)", id="filter")
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = self.label
+        if self._initial_filter:
+            self.action_set_filter(self._initial_filter)
         self.query_one(ServerTable).focus()
         if self.watcher is not None:
             try:
@@ -113,6 +110,10 @@ class MonitorApp(ActionsMixin):
         self.set_interval(RESCAN_S, self.rescan)
         self._ping_timer = self.set_interval(self.interval, self.ping_round)
         self.rescan()
+        self.console_mount()
+
+    def on_resize(self) -> None:
+        self.request_flush()  # the columns that fit depend on the width
 
     def on_unmount(self) -> None:
         if self.watcher is not None:
@@ -147,19 +148,43 @@ class MonitorApp(ActionsMixin):
         if self._pinging:
             self._ping_again = force or self._ping_again
             return
+        entries = tasks.due_for_ping(self.snapshot.entries,
+                                     {k: r.state for k, r in self.rows.items()},
+                                     self._last_ping, self.clock())
+        if not entries:
+            return
         self._pinging = True
-        entries, timeout = self.snapshot.entries, self.settings.ping_timeout
+        timeout = self.settings.ping_timeout
         self.run_task(
             lambda: PingsDone(tasks.ping_all(entries, self.pinger, timeout, self.probe, self.clock)),
             name="pings", group="pings",
         )
 
+    def _last_ping(self, name: str) -> float | None:
+        pinged = self.history.get(name)
+        return pinged[-1][0] if pinged else None
+
+    def task_failed(self, name: str) -> None:
+        # A failed rescan or ping round posts no result: clear its single flight.
+        if name == "rescan":
+            self._rescanning = False
+        elif name == "pings":
+            self._pinging = False
+        elif name == "stats":
+            self._fetching = False
+
+    def note_event(self, text: str) -> None:
+        stamp = time.strftime("%H:%M:%S", time.localtime(self.clock()))
+        for pane in self.query(EventsPane):  # none while the app is closing
+            pane.note(f"{stamp} monitor  {text}")
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        # Results arrive as messages (below); this only reports a worker that
-        # raised (which, by Textual's exit_on_error default, then ends the app).
+        # Results (and ActionFailed) arrive as messages; run_task catches what a
+        # task raises. This reports a worker that raised anyway (one not started
+        # by run_task); exit_on_error=False keeps the app running.
         worker = event.worker
         if worker.state == WorkerState.ERROR:
-            self.notify(f"{worker.name} failed: {worker.error}", severity="error")
+            self.notify(f"{worker.error}", title=f"{worker.name} failed", severity="error")
 
     def on_snapshot_read(self, message: SnapshotRead) -> None:
         self._rescanning = False
@@ -187,12 +212,6 @@ class MonitorApp(ActionsMixin):
             self.pings[one.key] = p
             self.history.add(one.key, self.clock(), p)
             self.dirty = True
-
-    def on_stop_done(self, message: StopDone) -> None:
-        result = message.result
-        severity: SeverityLevel = "information" if result.stopped else "error"
-        self.notify(f"{result.name}: {result.outcome}", title="stop", severity=severity)
-        self.rescan()
 
     def on_start_done(self, message: StartDone) -> None:
         dbfname, launch = message.dbfname, message.launch
@@ -240,6 +259,7 @@ class MonitorApp(ActionsMixin):
                 self.pings[name] = ping
                 self.history.add(name, result.when, ping)
         self.gone.update({k: v for k, v in result.gone.items() if k in live})
+        self.note_ping_round([p.ok for n, p in self.pings.items() if n in live])
         self.ping_rounds += 1
         self.dirty = True
 
@@ -265,21 +285,31 @@ class MonitorApp(ActionsMixin):
 
     def _timed_flush(self) -> None:
         self._flush_timer = None
-        self.flush()
+        # A timer set just before the app closes may fire while the default
+        # screen's widgets are being removed: nothing left to draw then.
+        if self.default_screen.query(ServerTable):
+            self.flush()
 
     def flush(self) -> None:
         if not self.dirty:
+            return
+        try:
+            table = self.query_one(ServerTable)
+        except NoMatches:  # exiting: the screen is gone while a timer still fires
             return
         self.dirty = False
         self._last_flush = time.monotonic()
         t0 = time.perf_counter()
         rows = model.build_rows(self.snapshot, self.pings, self.gone, self.clock(),
-                                self.settings.stale_after)
+                                self.settings.stale_after,
+                                self.book.per_server if self.traffic_on else None)
         self.rows = {r.key: r for r in rows}
-        table = self.query_one(ServerTable)
-        table.apply(model.visible_rows(rows, self.filter_text, table.sort_column,
-                                       table.sort_reverse))
+        shown = filtering.show_marks(
+            filtering.apply(self.view_rows(rows), self.row_filter, self.hide_dead), self.marked)
+        shown = model.visible_rows(shown, "", table.sort_column, table.sort_reverse)
+        table.apply(shown, model.fit_columns(shown, table_width(table), self.traffic_on))
         self._show_summary(rows)
+        self.show_graphs()
         self.last_refresh_ms = (time.perf_counter() - t0) * 1000
 
     def _show_summary(self, rows: list[model.Row]) -> None:
@@ -288,8 +318,15 @@ class MonitorApp(ActionsMixin):
         parts = [summary.text() if self.loaded else "reading .servinfo/ ...",
                  f"area {self.label}", self.observer_kind,
                  f"ping every {self.interval:g}s" + (" [b](paused)[/b]" if self.paused else "")]
-        if self.filter_text:
-            parts.append(f"filter {self.filter_text!r}: {shown} shown")
+        if self.filter_text or self.hide_dead:
+            what = [f"filter {self.filter_text!r}"] if self.filter_text else []
+            what += ["dead hidden"] if self.hide_dead else []
+            parts.append(f"{', '.join(what)}: {shown} shown")
+        marked = len(self.marked & self.rows.keys())
+        if marked:
+            parts.append(f"[b]{marked} marked[/b]")
+        if self.note:
+            parts.insert(0, self.note)
         text = " │ ".join(parts)
         if text != self._summary_text:
             # Static.update re-lays out the screen (and so re-renders the table):
@@ -307,16 +344,19 @@ class MonitorApp(ActionsMixin):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
-            self.filter_text = event.value
-            self.dirty = True
+            self.set_filter(event.value)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":
             self.query_one(ServerTable).focus()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        yield from self.palette_commands()
+        # Only the monitor's own actions: Textual's generic entries (theme,
+        # screenshot, maximize, keys) do nothing useful here.
+        if screen is self.screen_stack[0]:
+            yield from self.palette_commands()
+        else:
+            yield SystemCommand("Quit", "Leave the monitor (servers keep running)", self.exit)
 
     def set_interval_s(self, seconds: float) -> None:
         self.interval = seconds
@@ -324,6 +364,12 @@ class MonitorApp(ActionsMixin):
             self._ping_timer.stop()
         self._ping_timer = self.set_interval(seconds, self.ping_round)
         self.dirty = True
+
+
+def table_width(table: ServerTable) -> int:
+    """Cells available to the columns: the table's width less a vertical scrollbar."""
+    width = table.size.width or table.app.size.width
+    return width - (table.styles.scrollbar_size_vertical if table.row_count > table.size.height - 1 else 0)
 
 
 def _shape(snap: model.Snapshot) -> tuple[object, ...]:

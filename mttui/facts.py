@@ -50,8 +50,10 @@ def proc_info(reg: registry.Registration) -> list[str]:
     return lines
 
 
-def log_tail(path: Path, lines: int = 40, label: str | None = None) -> list[str]:
-    """The last ``lines`` lines of a log (reads at most TAIL_BYTES from the end)."""
+def log_tail(path: Path, lines: int = 40, label: str | None = None,
+             max_bytes: int = TAIL_BYTES) -> list[str]:
+    """The last ``lines`` lines of a log (reads at most ``max_bytes`` from the end).
+    Opened by name each time, so a rotated log is followed to its new file."""
     name = label or str(path)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -61,14 +63,14 @@ def log_tail(path: Path, lines: int = 40, label: str | None = None) -> list[str]
         return [f"(cannot read {name}: {exc.strerror})"]
     try:
         size = os.fstat(fd).st_size
-        os.lseek(fd, max(size - TAIL_BYTES, 0), os.SEEK_SET)
-        data = os.read(fd, TAIL_BYTES)
+        os.lseek(fd, max(size - max_bytes, 0), os.SEEK_SET)
+        data = os.read(fd, max_bytes)
     except OSError as exc:
         return [f"(cannot read {name}: {exc.strerror})"]
     finally:
         os.close(fd)
     text = data.decode("utf-8", "replace").splitlines()
-    if size > TAIL_BYTES and text:
+    if size > max_bytes and text:
         text = text[1:]  # first line is probably cut
     return text[-lines:] or ["(log is empty)"]
 
@@ -81,8 +83,18 @@ def registration_lines(entry: registry.Entry) -> list[str]:
         f"started   {_utc(reg.start):%Y-%m-%d %H:%M:%S} UTC",
         f"touched   {_utc(entry.mtime):%Y-%m-%d %H:%M:%S} UTC",
     ]
-    lines += [f"{k:<9} {v}" for k, v in reg.extras.items()]
+    lines += [f"{k:<9} {_extra(k, v)}" for k, v in reg.extras.items()]
     return lines
+
+
+def _extra(key: str, value: str) -> str:
+    """An extension's value as shown: ``proc-start`` (an epoch) as a UTC time."""
+    if key == "proc-start":
+        try:
+            return f"{_utc(float(value)):%Y-%m-%d %H:%M:%S} UTC ({value})"
+        except (ValueError, OverflowError, OSError):
+            return value
+    return value
 
 
 def _utc(t: float) -> dt.datetime:

@@ -13,14 +13,15 @@ Two kinds:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from textual.message import Message
 
-from backend.client.control import StopResult
 from backend.client.launcher import LaunchResult
 from mttui.facts import DetailData
 from mttui.model import Snapshot
-from mttui.tasks import PingOne, PingRound
+from mttui.tasks import Outcome, PingOne, PingRound
+from mttui.traffic import StatsRound
 
 
 class RegistryChanged(Message):
@@ -56,10 +57,23 @@ class PingOneDone(Message):
 
 
 @dataclass
-class StopDone(Message):
-    """``s``: a stop request finished (stopped or not)."""
+class ActionDone(Message):
+    """``s``/``R``/``x``: stop, restart or prune of one server or a marked set
+    finished; one outcome per server, shown as ONE notification."""
 
-    result: StopResult
+    action: str  # stop | restart | prune
+    outcomes: tuple[Outcome, ...]
+
+
+@dataclass
+class ActionFailed(Message):
+    """A worker raised: ``action`` (its name) failed with ``error`` (one line).
+
+    The app shows it as one error notification and carries on; an events pane
+    may list it too (it bubbles to the app like every result)."""
+
+    action: str
+    error: str
 
 
 @dataclass
@@ -75,3 +89,24 @@ class DetailGathered(Message, bubble=False):
     """The detail screen's facts (None: the registration is gone); for that screen only."""
 
     data: DetailData | None
+
+
+@dataclass
+class LogRead(Message, bubble=False):
+    """The log screen read its file's last lines; for that screen only."""
+
+    lines: list[str]
+
+
+@dataclass
+class StatsRead(Message):
+    """The stats worker read every server's counters (traffic columns and graphs)."""
+
+    result: StatsRound
+
+
+@dataclass
+class EventsArrived(Message):
+    """The events worker read events from ``logs/events.jsonl``, oldest first."""
+
+    events: tuple[dict[str, Any], ...]

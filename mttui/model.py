@@ -16,22 +16,43 @@ from backend import procs, registry
 from backend.client import status
 from backend.wire.connection import PingResult
 from mttui import facts
+from mttui.traffic import NO_TRAFFIC, Traffic, TrafficBook
 
 HISTORY = 60  # pings kept per server for the detail screen's sparkline
 
-# (key, header label, width, numeric?) in display order; keys 1-9 sort by them.
-COLUMNS: tuple[tuple[str, str, int, bool], ...] = (
-    ("server", "Server", 21, False),
-    ("db", "DB", 8, False),
-    ("pid", "PID", 8, True),
-    ("state", "State", 22, False),
-    ("threads", "Load", 8, True),  # requests in flight (sload); key kept for sorting
-    ("age", "Age", 8, True),
-    ("touched", "Touched", 8, True),
-    ("ping", "Ping ms", 8, True),
-    ("sid", "Server-id", 10, False),
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    max_width: int  # content wider than this is cut
+    drop: int  # at narrow widths the highest ``drop`` goes first; 0: never dropped
+    traffic: bool = False  # from the servers' counters (shown only while traffic is on)
+
+
+# In data order: ``Row.cells`` and ``Row.sort_values`` follow it, and keys 1-9 sort
+# by the first nine (new columns are appended, so those keys keep their meaning).
+COLUMNS: tuple[Column, ...] = (
+    Column("server", "Server", 21, 3),
+    Column("db", "DB", 12, 2),
+    Column("pid", "PID", 8, 7),
+    Column("state", "State", 22, 0),
+    Column("threads", "Load", 6, 0),  # sload: requests in flight (SPEC §8 calls it threads)
+    Column("age", "Age", 8, 0),
+    Column("touched", "Touched", 8, 0),
+    Column("ping", "Ping ms", 8, 8),
+    Column("sid", "Server-id", 10, 9),
+    Column("req", "Req/s", 8, 4, traffic=True),
+    Column("p99", "p99 ms", 8, 5, traffic=True),
+    Column("err", "Err", 7, 6, traffic=True),
 )
-COLUMN_KEYS = tuple(c[0] for c in COLUMNS)
+COLUMN_KEYS = tuple(c.key for c in COLUMNS)
+COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
+# Left to right on screen: the traffic figures next to the load they explain.
+DISPLAY_ORDER = ("server", "db", "pid", "state", "threads", "req", "p99", "err",
+                 "age", "touched", "ping", "sid")
+CELL_PADDING = 1  # DataTable's default, on each side of a cell
+ARROW = 2  # " ▲": room kept in every header so the sort arrow is never cut
 
 STATE_COLOURS = {
     status.RUNNING: "green",
@@ -107,7 +128,7 @@ def classify(
 
 def make_row(
     entry: registry.Entry, ping: PingResult | None, now: float, stale_after: float,
-    remote: bool = False, gone: bool = False,
+    remote: bool = False, gone: bool = False, traffic: Traffic = NO_TRAFFIC,
 ) -> Row:
     reg = entry.registration
     state = classify(entry, ping, now, stale_after, gone)
@@ -126,24 +147,96 @@ def make_row(
         status.human_duration(touched),
         "-" if rtt is None else f"{rtt:.1f}",
         reg.server_id[:8],
+        *traffic.cells(),
     )
-    db_key = (-1 if reg.dbfname == "main.db" else int(reg.dbfname.split(".")[0]))
     sort_values = (
-        (reg.host, reg.port), db_key, reg.pid, row.label, -1 if sload is None else sload,
-        age, touched, float("inf") if rtt is None else rtt, reg.server_id,
+        (reg.host, reg.port), db_sort_key(reg.dbfname), reg.pid, row.label,
+        -1 if sload is None else sload, age, touched, float("inf") if rtt is None else rtt,
+        reg.server_id, *traffic.sort_values(),
     )
     return Row(entry.name, entry, ping, state, remote, cells, sort_values)
 
 
+def db_sort_key(dbfname: str) -> tuple[int, str]:
+    """main.db first, then N.db by number, then anything else by name."""
+    if dbfname == "main.db":
+        return (-1, "")
+    head = dbfname.split(".")[0]
+    return (int(head), "") if head.isdigit() else (1 << 62, dbfname)
+
+
 def build_rows(
     snapshot: Snapshot, pings: Mapping[str, PingResult], gone: Mapping[str, bool],
-    now: float, stale_after: float,
+    now: float, stale_after: float, traffic: Mapping[str, Traffic] | None = None,
 ) -> list[Row]:
+    figures = traffic or {}
     return [
         make_row(e, pings.get(e.name), now, stale_after, e.name in snapshot.remote,
-                 gone.get(e.name, False))
+                 gone.get(e.name, False), figures.get(e.name, NO_TRAFFIC))
         for e in snapshot.entries
     ]
+
+
+def group_by_db(rows: Iterable[Row], book: TrafficBook) -> list[Row]:
+    """The "by db" view: one row per db, its servers' figures summed (k9s-style view).
+
+    Key ``db:<name>``; Server reads "N servers", State the best state of the
+    group (RUNNING if any runs), Load the sum, Age the oldest, Touched the
+    freshest, Req/s and Err the sums, p99 over the group's pooled latencies."""
+    groups: dict[str, list[Row]] = {}
+    for r in rows:
+        groups.setdefault(r.entry.registration.dbfname, []).append(r)
+    out = []
+    for db, members in groups.items():
+        best = min(members, key=lambda r: _state_rank(r.label))
+        load = sum(r.ping.sload or 0 for r in members if r.ping is not None and r.ping.ok)
+        age = max(r.sort_values[COLUMN_KEYS.index("age")] for r in members)
+        touched = min(r.sort_values[COLUMN_KEYS.index("touched")] for r in members)
+        fig = book.summary(r.key for r in members)
+        n = len(members)
+        cells = (
+            f"{n} server{'s' if n != 1 else ''}", db, "", best.label, str(load),
+            status.human_duration(age), status.human_duration(touched), "-", "",
+            *fig.cells(),
+        )
+        sort_values = (
+            (str(n), 0), db_sort_key(db), 0, best.label, load, age, touched, 0.0, "",
+            *fig.sort_values(),
+        )
+        out.append(Row(f"db:{db}", best.entry, best.ping, best.state, best.remote,
+                       cells, sort_values))
+    return out
+
+
+def fit_columns(
+    rows: Iterable[Row], width: int, traffic: bool = True,
+) -> list[tuple[str, int]]:
+    """The columns to show in ``width`` cells, in display order, with their widths.
+
+    Each column is as wide as its widest cell (at most ``max_width``) and at least
+    its label plus room for the sort arrow. Columns are dropped by descending
+    ``drop`` until the rest fit; State, Load, Age and Touched always stay."""
+    wanted = [COLUMN_BY_KEY[k] for k in DISPLAY_ORDER if traffic or not COLUMN_BY_KEY[k].traffic]
+    index = {c.key: COLUMN_KEYS.index(c.key) for c in wanted}
+    widths = {c.key: len(c.label) + ARROW for c in wanted}
+    for r in rows:
+        cells = r.cells
+        for key, i in index.items():
+            n = len(cells[i])
+            if n > widths[key]:
+                widths[key] = n
+    widths = {k: min(w, max(COLUMN_BY_KEY[k].max_width, len(COLUMN_BY_KEY[k].label) + ARROW))
+              for k, w in widths.items()}
+    shown = list(wanted)
+
+    def total() -> int:
+        return sum(widths[c.key] + 2 * CELL_PADDING for c in shown)
+
+    for column in sorted(wanted, key=lambda c: -c.drop):
+        if total() <= width or column.drop == 0:
+            break
+        shown.remove(column)
+    return [(c.key, widths[c.key]) for c in shown]
 
 
 def matches(row: Row, text: str) -> bool:

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend import registry
+from backend import events, registry
 from backend.area import Area
 from backend.client.control import StopResult, stop_server
 from backend.client.launcher import LaunchResult, start_server
@@ -77,9 +77,136 @@ def ping_one(entry: registry.Entry, pinger: Pinger, timeout: float) -> PingOne:
     return PingOne(entry.name, f"{reg.host}:{reg.port}", pinger(reg.host, reg.port, timeout))
 
 
-def stop(area: Area, settings: Settings, entry: registry.Entry) -> StopResult:
-    return stop_server(area, settings, entry, timeout=15.0)
+def stop(area: Area, settings: Settings, entry: registry.Entry, force: bool = False) -> StopResult:
+    return stop_server(area, settings, entry, timeout=15.0, force=force)
 
 
 def start(area: Area, settings: Settings, dbfname: str) -> LaunchResult:
     return start_server(area, dbfname, settings, force=True)
+
+
+# -- actions on one server or a marked set ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one action did to one server: the notification and events pane say this."""
+
+    target: str  # host:port (db)
+    ok: bool
+    text: str
+
+
+def describe(entry: registry.Entry) -> str:
+    reg = entry.registration
+    return f"{reg.host}:{reg.port} ({reg.dbfname})"
+
+
+def stop_many(area: Area, settings: Settings, entries: Iterable[registry.Entry],
+              force: bool = False) -> list[Outcome]:
+    """Stop each server (authenticated stop, guarded SIGTERM fallback), one after
+    another; ``force``: then SIGTERM+SIGCONT and SIGKILL for a server proven to be
+    this area's (``backend stop --force``: a frozen server)."""
+    out = []
+    for entry in entries:
+        result = stop(area, settings, entry, force=force)
+        out.append(Outcome(describe(entry), result.stopped, result.outcome))
+    return out
+
+
+def prune_many(
+    area: Area, settings: Settings, entries: Iterable[registry.Entry], pinger: Pinger,
+    probe: Probe, clock: Callable[[], float],
+) -> list[Outcome]:
+    """Remove the registrations that are provably dead *now* (judged again here,
+    off the UI thread: the row the operator saw may be a second old). A server
+    that answers with its server-id, or whose local process still runs, is kept."""
+    out = []
+    for entry in entries:
+        reason = why_dead(entry, pinger, settings, probe, clock())
+        if reason is None:
+            out.append(Outcome(describe(entry), False, "not provably dead (it answers or its "
+                               "process runs, and its file is fresh): kept"))
+        elif registry.remove_dead(entry):
+            # The same event `backend prune` records: the history says who removed it.
+            events.record_event(area, events.PRUNED, dbfname=entry.registration.dbfname,
+                                name=entry.name, pid=entry.registration.pid, why=reason)
+            out.append(Outcome(describe(entry), True, f"pruned: {reason}"))
+        elif not entry.path.exists():
+            out.append(Outcome(describe(entry), True, "already gone"))
+        else:
+            out.append(Outcome(describe(entry), False,
+                               f"cannot remove .servinfo/{entry.name} (replaced, touched or "
+                               "not writable)"))
+    return out
+
+
+def why_dead(entry: registry.Entry, pinger: Pinger, settings: Settings, probe: Probe,
+             now: float) -> str | None:
+    """Why ``entry`` is provably dead (SPEC: silent and stale; or, on this host,
+    its process is gone), or None."""
+    reg = entry.registration
+    answer = pinger(reg.host, reg.port, settings.ping_timeout)
+    if answer.ok and answer.server_id == reg.server_id:
+        return None
+    if probe.locally_gone(reg):
+        return f"process {reg.pid} is gone"
+    if registry.is_stale(entry, now, settings.stale_after):
+        return f"no answer and untouched for {now - entry.mtime:.0f}s"
+    return None
+
+
+def restart_many(area: Area, settings: Settings, entries: Iterable[registry.Entry],
+                 pinger: Pinger) -> list[Outcome]:
+    """Restart each server: a new server for its db first, then this one stops,
+    so the db is never without a server. A declined start leaves the old one running."""
+    out = []
+    for entry in entries:
+        reg = entry.registration
+        launch = start(area, settings, reg.dbfname)
+        if not launch.started:
+            out.append(Outcome(describe(entry), False,
+                               f"no new server started ({launch.reason}); old one left running"))
+            continue
+        if not wait_answering(area, reg.dbfname, launch.pid, pinger, settings.call_deadline):
+            out.append(Outcome(describe(entry), False,
+                               f"new server pid {launch.pid} did not come up; old one left running"))
+            continue
+        result = stop(area, settings, entry)
+        text = f"new server pid {launch.pid}; old one {result.outcome}"
+        out.append(Outcome(describe(entry), result.stopped, text))
+    return out
+
+
+def wait_answering(area: Area, dbfname: str, pid: int | None, pinger: Pinger,
+                   timeout: float) -> bool:
+    """Wait until server ``pid`` of ``dbfname`` is registered and answers."""
+    end = time.monotonic() + timeout
+    delay = 0.02
+    while time.monotonic() < end:
+        for e in registry.scan(area.servinfo_dir, dbfname).entries:
+            reg = e.registration
+            if reg.pid == pid and pinger(reg.host, reg.port, 1.0).ok:
+                return True
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+    return False
+
+
+# A registration known to be dead (its process gone, or stale) is pinged at most
+# this often: nothing answers there, and each try may cost a connect timeout.
+DEAD_PING_S = 5.0
+KNOWN_DEAD = frozenset({"DEAD", "STALE"})
+
+
+def due_for_ping(entries: Iterable[registry.Entry], states: dict[str, str],
+                 last_ping: Callable[[str], float | None], now: float) -> tuple[registry.Entry, ...]:
+    """The entries to ping this round: all but the known-dead ones pinged less
+    than DEAD_PING_S ago."""
+    due = []
+    for e in entries:
+        last = last_ping(e.name)
+        if states.get(e.name) in KNOWN_DEAD and last is not None and now - last < DEAD_PING_S:
+            continue
+        due.append(e)
+    return tuple(due)

@@ -12,6 +12,10 @@ RESCAN_S = 5.0  # periodic full rescan, a safety net for missed events (unchange
 # a ping round) instead of every second halves the monitor's idle CPU, most of
 # which is DataTable re-rendering changed cells.
 TICK_S = 2.0
+# Counters for the traffic columns and graphs: a rate needs two samples, and
+# 5 s keeps 100 servers' stats (one short connection each) well inside the
+# monitor's CPU goal.
+STATS_S = 5.0
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 

@@ -58,23 +58,48 @@ def _start_lock(area: Area, dbfname: str) -> Iterator[int]:
         os.close(fd)
 
 
-def _read_lease(fd: int) -> float | None:
+@dataclass(frozen=True)
+class Lease:
+    """The throttle's state in ``.start-<dbfname>.lock``: when the last start
+    happened, its pid, and the host that started it (a pid means nothing elsewhere)."""
+
+    last: float | None = None
+    pid: int | None = None
+    host: str = ""
+
+
+def _read_lease(fd: int) -> Lease:
     os.lseek(fd, 0, os.SEEK_SET)
     text = os.read(fd, 256).decode("ascii", "replace")
-    for part in text.split():
-        key, _, value = part.partition("=")
-        if key == "last":
-            try:
-                return float(value)
-            except ValueError:
-                return None
-    return None
+    fields = dict(part.partition("=")[::2] for part in text.split())
+    try:
+        last: float | None = float(fields["last"])
+    except (KeyError, ValueError):
+        last = None
+    pid_text = fields.get("pid", "")
+    return Lease(last, int(pid_text) if pid_text.isdigit() else None, fields.get("host", ""))
 
 
 def _write_lease(fd: int, when: float, pid: int) -> None:
-    data = f"last={when:.6f} pid={pid}\n".encode("ascii")
+    data = f"last={when:.6f} pid={pid} host={procs.this_hostname()}\n".encode("ascii", "replace")
     os.ftruncate(fd, 0)
     os.pwrite(fd, data, 0)
+
+
+def still_starting(area: Area, dbfname: str, lease: Lease, now: float, settings: Settings) -> str | None:
+    """Why the last start must be waited for: its server, launched from this host,
+    is alive but has not registered yet (a loaded host can take longer than
+    ``start-throttle`` to start one; starting another then gave a db two servers
+    for one request). Bounded by ``registration-visible-timeout``: a server that
+    never registers stops blocking starts after it."""
+    if lease.last is None or lease.pid is None or lease.host != procs.this_hostname():
+        return None
+    age = now - lease.last
+    if not 0 <= age < settings.registration_visible_timeout or not _running(lease.pid):
+        return None
+    if any(e.registration.pid == lease.pid for e in registry.scan(area.servinfo_dir, dbfname).entries):
+        return None
+    return f"the server started {age:.1f}s ago (pid {lease.pid}) has not registered yet"
 
 
 def refusal(area: Area, dbfname: str, settings: Settings, *, replacing: bool = False) -> str | None:
@@ -132,9 +157,13 @@ def start_server(
     area.ensure_dirs()
     with _start_lock(area, dbfname) as fd:
         now = time.time()
-        last = _read_lease(fd)
+        lease = _read_lease(fd)
+        last = lease.last
         if not force and last is not None and 0 <= now - last < settings.start_throttle:
             return LaunchResult(False, reason=f"throttled: a server was started {now - last:.1f}s ago")
+        pending = None if force or replacing else still_starting(area, dbfname, lease, now, settings)
+        if pending:
+            return LaunchResult(False, reason=pending)
         reason = refusal(area, dbfname, settings, replacing=replacing)
         if reason:
             return LaunchResult(False, reason=reason)

@@ -20,6 +20,9 @@ from mttui import facts
 from mttui.facts import DetailData
 from mttui.messages import DetailGathered
 from mttui.model import History, Probe, Row
+from mttui.screens.logview import LogScreen
+from mttui.traffic import TrafficBook
+from mttui.widgets.graphs import ServerGraphs
 
 
 class DetailSource(Protocol):
@@ -33,16 +36,32 @@ class DetailSource(Protocol):
     def history(self) -> History: ...
 
     @property
+    def book(self) -> TrafficBook: ...
+
+    @property
     def area(self) -> Area: ...
 
     @property
     def probe(self) -> Probe: ...
 
+    @property
+    def read_only(self) -> bool: ...
+
+    def act_on_key(self, action: str, key: str) -> None: ...
+
 
 class DetailScreen(Screen[None]):
+    """Its own keys, acting on this screen's server (never on whatever row the
+    hidden table's cursor is on); the main screen's keys are inert here."""
+
     BINDINGS = [
         Binding("escape,q,backspace", "close", "Back"),
-        Binding("p", "app.ping_now", "Ping"),
+        Binding("p", "act('ping')", "Ping"),
+        Binding("s", "act('stop')", "Stop"),
+        Binding("S", "act('force stop')", "Force stop", show=False),
+        Binding("R", "act('restart')", "Restart"),
+        Binding("x", "act('prune')", "Prune"),
+        Binding("l", "log", "Log"),
     ]
     REFRESH_S = 1.0
 
@@ -50,6 +69,11 @@ class DetailScreen(Screen[None]):
         super().__init__()
         self.key = key
         self.monitor = monitor
+        # The last registration seen: its log is still followed once the file
+        # is gone, so the server's final shutdown lines show.
+        row = monitor.rows.get(key)
+        self.entry = row.entry if row is not None else None
+        self.last_registration: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -59,8 +83,9 @@ class DetailScreen(Screen[None]):
                 yield Static(id="detail-registration")
                 yield Static(id="detail-process")
             with Vertical(id="detail-right"):
-                yield Static("[b]Load (requests in flight) over the last pings[/b]")
+                yield Static("[b]Load[/b] (sload: requests in flight) over the last pings")
                 yield Sparkline([], id="detail-load")
+                yield ServerGraphs(self.key, self.monitor, id="detail-graphs")
                 yield Static(id="detail-pings")
         yield Static(id="detail-log-title")
         with VerticalScroll(id="detail-log-box"):
@@ -82,8 +107,10 @@ class DetailScreen(Screen[None]):
         row = self.row()
         title = self.query_one("#detail-title", Static)
         if row is None:
-            title.update(f"[b]{escape(self.key)}[/b]  [red]registration gone[/]")
+            title.update(f"[b]{escape(self.key)}[/b]  [red]registration gone[/]"
+                         " (its log is still followed)")
             return
+        self.entry = row.entry
         title.update(f"[b]{escape(row.cells[0])} {row.cells[1]}[/b]  state "
                      f"[b]{row.label}[/b]  load {row.cells[4]}  ping {row.cells[7]} ms")
         history = self.monitor.history.get(self.key)
@@ -95,10 +122,10 @@ class DetailScreen(Screen[None]):
                 lines.append(f"{stamp}  {p.sstate or '?':<13} load {p.sload}  "
                              f"{p.rtt_ms or 0:.1f} ms")
             else:
-                lines.append(f"{stamp}  [red]failed[/] {escape(p.error or '')[:40]}")
+                lines.append(f"{stamp}  [red]failed[/] {escape(p.error or '')}")
         self.query_one("#detail-pings", Static).update("\n".join(lines))
 
-    @work(thread=True, exclusive=True, group="detail")
+    @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
     def gather(self) -> None:
         data = self._gather()
         # exclusive=True cancels the previous gather, but a thread runs to its
@@ -108,13 +135,17 @@ class DetailScreen(Screen[None]):
 
     def _gather(self) -> DetailData | None:
         row = self.row()
-        if row is None:
+        entry = row.entry if row is not None else self.entry
+        if entry is None:
             return None
-        reg = row.entry.registration
+        reg = entry.registration
         log_path = self.monitor.area.log_path(reg.dbfname, reg.pid)
         log_name = f"logs/{log_path.name}"
+        registration = facts.registration_lines(entry)
+        if row is None:
+            registration = ["(registration gone: the file was removed)", *registration]
         return DetailData(
-            facts.registration_lines(row.entry),
+            registration,
             self.monitor.probe.proc_info(reg),
             log_name,
             facts.log_tail(log_path, 200, label=log_name),
@@ -135,6 +166,19 @@ class DetailScreen(Screen[None]):
         self.query_one("#detail-log", Static).update(escape("\n".join(data.log)))
         if at_end:
             box.call_after_refresh(box.scroll_end, animate=False)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "act" and parameters and parameters[0] != "ping":
+            return not self.monitor.read_only
+        return True
+
+    def action_act(self, action: str) -> None:
+        self.monitor.act_on_key(action, self.key)
+
+    def action_log(self) -> None:
+        if self.entry is not None:
+            reg = self.entry.registration
+            self.app.push_screen(LogScreen(self.monitor.area.log_path(reg.dbfname, reg.pid)))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -14,6 +14,7 @@ from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual._two_way_dict import TwoWayDict
 from textual.cache import LRUCache
 from textual.color import Color
 from textual.geometry import Region
@@ -21,7 +22,7 @@ from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
-from mttui.model import COLUMN_KEYS, COLUMNS, STATE_COLOURS, Row
+from mttui.model import COLUMN_BY_KEY, COLUMN_KEYS, STATE_COLOURS, Row, fit_columns
 
 STATE_COL = COLUMN_KEYS.index("state")
 T = TypeVar("T")
@@ -35,7 +36,14 @@ def state_text(row: Row) -> Text:
 
 
 class ServerTable(DataTable[str | Text]):
-    """One row per registration; ``cursor_key`` is the highlighted file name."""
+    """One row per registration; ``cursor_key`` is the highlighted file name.
+
+    Which columns show, and how wide, is decided per refresh by
+    ``model.fit_columns`` from the content and the table's width; ``apply`` takes
+    that layout. Widths change in place; a change of the column *set* (a resize
+    across a threshold, the traffic toggle) rebuilds the table once and puts the
+    cursor back on its row.
+    """
 
     _frame_styles: dict[str, object] | None = None  # see render_lines
 
@@ -45,13 +53,14 @@ class ServerTable(DataTable[str | Text]):
         super().__init__(cursor_type="row", zebra_stripes=True, id=id, classes=classes)
         self._cells: dict[str, tuple[str, ...]] = {}
         self._order: list[str] = []
+        self._layout: list[tuple[str, int]] = []
         self.sort_column = "server"
         self.sort_reverse = False
 
-    def on_mount(self) -> None:
-        for key, label, width, _numeric in COLUMNS:
-            self.add_column(label, key=key, width=width)
-        self._label_headers()
+    @property
+    def shown_columns(self) -> list[str]:
+        """Keys of the columns on screen, left to right."""
+        return [k for k, _w in self._layout]
 
     @property
     def cursor_key(self) -> str | None:
@@ -70,17 +79,45 @@ class ServerTable(DataTable[str | Text]):
 
     def _label_headers(self) -> None:
         arrow = " ▼" if self.sort_reverse else " ▲"
-        for key, label, _width, _numeric in COLUMNS:
+        for key, _width in self._layout:
             col = self.columns.get(ColumnKey(key))
             if col is not None:
+                label = COLUMN_BY_KEY[key].label
                 col.label = Text(label + (arrow if key == self.sort_column else ""))
         self.refresh()
 
-    def apply(self, rows: list[Row]) -> None:
-        """Make the table show ``rows`` (already filtered and sorted), in place."""
-        keep = self.cursor_key
+    def _set_layout(self, layout: list[tuple[str, int]]) -> str | None:
+        """Show ``layout``; returns the cursor's row key if the table was rebuilt."""
+        if [k for k, _ in layout] != self.shown_columns:
+            keep = self.cursor_key
+            self.clear(columns=True)
+            self._cells.clear()
+            self._order = []
+            for key, width in layout:
+                self.add_column(COLUMN_BY_KEY[key].label, key=key, width=width)
+            self._layout = list(layout)
+            self._label_headers()
+            return keep
+        if layout != self._layout:
+            for key, width in layout:
+                col = self.columns.get(ColumnKey(key))
+                if col is not None and col.width != width:
+                    col.width = width
+            self._layout = list(layout)
+            self._require_update_dimensions = True
+            self._clear_caches()
+            self.refresh()
+        return None
+
+    def apply(self, rows: list[Row], layout: list[tuple[str, int]] | None = None) -> None:
+        """Make the table show ``rows`` (already filtered and sorted), in place,
+        in ``layout`` (column keys and widths; default: as before, at first every column
+        as wide as its content)."""
+        kept = self._set_layout(layout or self._layout or fit_columns(rows, 1 << 16))
+        keep = kept or self.cursor_key
         old_index = self.cursor_row
         wanted = {r.key: r for r in rows}
+        shown = [COLUMN_KEYS.index(k) for k in self.shown_columns]
         with self.app.batch_update():
             for key in [k for k in self._cells if k not in wanted]:
                 self.remove_row(key)
@@ -88,22 +125,26 @@ class ServerTable(DataTable[str | Text]):
             for row in rows:
                 old = self._cells.get(row.key)
                 if old is None:
-                    self.add_row(*self._row_cells(row), key=row.key)
+                    self.add_row(*self._row_cells(row, shown), key=row.key)
                 elif old != row.cells:
-                    for i, (a, b) in enumerate(zip(old, row.cells, strict=True)):
-                        if a != b:
-                            value = state_text(row) if i == STATE_COL else Text(b)
+                    for i in shown:
+                        if old[i] != row.cells[i]:
+                            value = state_text(row) if i == STATE_COL else Text(row.cells[i])
                             self.update_cell(row.key, COLUMN_KEYS[i], value)
                 self._cells[row.key] = row.cells
             order = [r.key for r in rows]
             if order != self._order:
-                # The model sorted already; server, pid and db spell the row key.
-                position = {k: i for i, k in enumerate(order)}
-                self.sort(
-                    "server", "pid", "db", key=lambda c: position[f"{c[0]}-{c[1]}:{c[2]}"]
-                )
+                self._reorder(order)
                 self._order = order
             self._restore_cursor(keep, old_index)
+
+    def _reorder(self, order: list[str]) -> None:
+        """Put the rows in ``order`` (the model sorted them already): what
+        DataTable.sort does, by row key, so it needs no particular column shown."""
+        position = {k: i for i, k in enumerate(order)}
+        self._row_locations = TwoWayDict({rk: position[str(rk.value)] for rk in self._data})
+        self._update_count += 1
+        self.refresh()
 
     def _restore_cursor(self, keep: str | None, old_index: int) -> None:
         if not self._order:
@@ -115,14 +156,12 @@ class ServerTable(DataTable[str | Text]):
         if index != self.cursor_row:
             self.move_cursor(row=index, animate=False)
 
-    def _row_cells(self, row: Row) -> list[str | Text]:
+    def _row_cells(self, row: Row, shown: list[int]) -> list[str | Text]:
         # Not ``_render``: that name is Widget's own (render to a Visual).
         # Text, not str: DataTable parses every str cell as markup on each render,
         # and any update_cell invalidates every visible cell (its cache key holds
         # a table-wide update count), so this is paid on every refresh.
-        cells: list[str | Text] = [Text(c) for c in row.cells]
-        cells[STATE_COL] = state_text(row)
-        return cells
+        return [state_text(row) if i == STATE_COL else Text(row.cells[i]) for i in shown]
 
     # Fast cell rendering. Any update_cell bumps DataTable's table-wide
     # ``_update_count``, which is part of every cell cache key, so each 2 s age /

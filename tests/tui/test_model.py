@@ -39,7 +39,7 @@ def test_states() -> None:
     row = model.make_row(e, ok(reg.server_id, 5, 1.25), FROZEN, 360, remote=True)
     assert row.label == "REMOTE RUNNING"
     assert row.cells == ("127.0.0.1:1000", "main.db", "10", "REMOTE RUNNING", "5", "5m00s",
-                         "0s", "1.2", reg.server_id[:8])
+                         "0s", "1.2", reg.server_id[:8], "-", "-", "-")
 
 
 def test_sort_filter_summary() -> None:

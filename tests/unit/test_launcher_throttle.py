@@ -276,3 +276,48 @@ def test_lock_file_symlink_is_not_followed(
 def test_lock_file_is_invisible_to_scans(area: Area, spawned: list) -> None:
     assert launcher.start_server(area, "main.db", settings()).started
     assert registry.scan(area.servinfo_dir) == registry.Scan((), ())
+
+
+# -- a start still in progress (a loaded host can take longer than start-throttle) ---
+
+
+def _lease_of(area: Area, pid: int, age: float, host: str | None = None) -> launcher.Lease:
+    return launcher.Lease(time.time() - age, pid, host if host is not None else procs.this_hostname())
+
+
+def test_a_live_unregistered_server_of_the_last_start_blocks_another_start(area: Area) -> None:
+    area.ensure_dirs()
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as child:
+        try:
+            lease = _lease_of(area, child.pid, age=1.0)
+            why = launcher.still_starting(area, "main.db", lease, time.time(), settings())
+            assert why is not None and f"pid {child.pid}" in why and "not registered" in why
+            # Once it registered, it is a server like any other: the usual limits decide.
+            register(area, 1, child.pid)
+            assert launcher.still_starting(area, "main.db", lease, time.time(), settings()) is None
+        finally:
+            child.kill()
+
+
+@pytest.mark.parametrize("case", ["dead", "old", "other-host", "no-lease"])
+def test_a_last_start_that_cannot_be_pending_does_not_block(area: Area, case: str) -> None:
+    area.ensure_dirs()
+    s = settings(registration_visible_timeout=12.0)
+    lease = {
+        "dead": _lease_of(area, dead_pid(), age=1.0),
+        "old": _lease_of(area, os.getpid(), age=13.0),  # alive, but past the registration bound
+        "other-host": _lease_of(area, os.getpid(), age=1.0, host="elsewhere.example"),
+        "no-lease": launcher.Lease(),
+    }[case]
+    assert launcher.still_starting(area, "main.db", lease, time.time(), s) is None
+
+
+def test_start_server_waits_for_a_pending_start_but_force_does_not(area: Area, spawned: list[tuple[str, str]],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(launcher, "_running", lambda pid: True)  # the fake spawned pid "runs"
+    s = settings(start_throttle=0.0)
+    assert launcher.start_server(area, "main.db", s).started
+    second = launcher.start_server(area, "main.db", s)
+    assert not second.started and "has not registered yet" in second.reason
+    assert launcher.start_server(area, "main.db", s, force=True).started
+    assert len(spawned) == 2
