@@ -14,7 +14,6 @@ no real sleeps; the defaults are ``time.monotonic`` and ``time.sleep``.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections.abc import Callable
@@ -71,5 +70,7 @@ class Backoff:
         """``sleep`` for coroutines (``asyncio.sleep``; the clock is still the one given)."""
         if self.expired():
             return False
+        import asyncio  # only async callers pay for it: backend call imports no asyncio
+
         await asyncio.sleep(self.next_delay())
         return True
