@@ -133,3 +133,20 @@ def test_bad_areas_are_one_line_errors(two_areas: tuple[Path, Path],
 def test_short_labels_tell_alike_names_apart(tmp_path: Path) -> None:
     assert model.short_labels([tmp_path / "x" / "a", tmp_path / "y" / "a", tmp_path / "b"]) \
         == ["x/a", "y/a", "b"]
+
+
+def test_an_unreadable_area_leaves_the_others_shown(two_areas: tuple[Path, Path]) -> None:
+    from backend import registry
+    from mttui import tasks
+
+    alpha, beta = two_areas
+    reg = fake_reg(41000, 5000)
+    publish(alpha, reg)
+    read = tasks.read_snapshot(alpha / ".servinfo", registry.ScanCache(), fake_probe(), "alpha")
+    not_a_dir = beta / "megatest.config"  # a file where .servinfo/ should be
+    gone = tasks.read_snapshot(not_a_dir, registry.ScanCache(), fake_probe(), "beta")
+    assert gone.error is not None
+    merged = tasks.merge_snapshots([("alpha", read), ("beta", gone)])
+    assert merged.error is None and [e.name for e in merged.entries] == [f"alpha/{reg.name}"]
+    assert merged.area_errors == (f"beta: {gone.error}",)
+    assert tasks.merge_snapshots([("beta", gone)]).error == f"beta: {gone.error}"
