@@ -48,6 +48,8 @@ RESTARTED = "restarted"  # supervisor: a crashed child started again after back-
 FATAL = "fatal"  # supervisor: gave up restarting a slot
 MARKED_DEAD = "marked_dead"  # anyone: removed a provably dead registration, by = who
 PRUNED = "pruned"  # backend prune: removed a dead registration
+LOCK_EXPIRED = "lock_expired"  # launcher: broke a db's start lock whose holder was stuck or dead
+LOCK_BUSY = "lock_busy"  # launcher: gave up waiting for a db's start lock (its holder is named)
 SYNC_FAILED = "sync_failed"  # supervisor: a background sync to the central db failed after working (or first)
 SYNC_RECOVERED = "sync_recovered"  # supervisor: a background sync worked again after failing
 

@@ -20,7 +20,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import Worker, WorkerState
 
-from backend import registry
+from backend import registry, syncstate
 from backend.area import Area
 from backend.config import Settings
 from backend.wire.connection import ping as real_ping
@@ -34,6 +34,9 @@ from mttui.watch import Coalescer, RegistryWatcher
 from mttui.widgets.events_pane import EventsPane
 from mttui.widgets.graphs import GraphBand
 from mttui.widgets.server_table import ServerTable
+
+# Seconds between reads of the central sync's published state (backend/syncstate.py).
+SYNC_STATE_EVERY_S = 5.0
 
 
 class MonitorApp(ConsoleMixin):
@@ -76,6 +79,8 @@ class MonitorApp(ConsoleMixin):
         self._last_flush = 0.0
         self._flush_timer: Timer | None = None
         self._summary_text = ""
+        self._sync_read_at = -SYNC_STATE_EVERY_S
+        self._sync_text = ""
         self._reported: set[str] = set()
         # Single flight: a worker is running (until its result message is handled),
         # and whether to run once more then.
@@ -350,6 +355,16 @@ class MonitorApp(ConsoleMixin):
         self.show_graphs()
         self.last_refresh_ms = (time.perf_counter() - t0) * 1000
 
+    def _sync_line(self) -> str:
+        """The central sync's state (``backend serve --sync-to``), read at most
+        every few seconds: a small file, but the summary is redrawn often."""
+        now = time.monotonic()
+        if now - self._sync_read_at >= SYNC_STATE_EVERY_S:
+            self._sync_read_at = now
+            state = syncstate.read(self.area)
+            self._sync_text = syncstate.describe(state) if state is not None else ""
+        return self._sync_text
+
     def _show_summary(self, rows: list[model.Row]) -> None:
         summary = model.summarize(rows, len(self.snapshot.problems))
         shown = self.query_one(ServerTable).row_count
@@ -363,6 +378,9 @@ class MonitorApp(ConsoleMixin):
         marked = len(self.marked & self.rows.keys())
         if marked:
             parts.append(f"[b]{marked} marked[/b]")
+        sync = self._sync_line()
+        if sync:
+            parts.append(sync)
         if self.note:
             parts.insert(0, self.note)
         text = " │ ".join(parts)

@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from backend.ops import observe
 
-    observe.add_parsers(sub)
+    observe.add_parsers(add)
     return parser
 
 

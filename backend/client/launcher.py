@@ -52,7 +52,10 @@ def _start_lock(area: Area, dbfname: str) -> Iterator[int]:
     except OSError as exc:
         raise ConfigError(f"cannot open start lock {path}: {exc.strerror}") from exc
     try:
-        with start_lease(area.servinfo_dir, dbfname):
+        def notify(kind: str, **fields: object) -> None:
+            events.record_event(area, kind, **fields)
+
+        with start_lease(area.servinfo_dir, dbfname, notify):
             yield fd
     finally:
         os.close(fd)

@@ -24,11 +24,11 @@ import contextlib
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend import procs
+from backend import events, procs
 from backend.errors import ConfigError, StartLockBusy
 
 LEASE_TTL = 10.0
@@ -99,8 +99,14 @@ def _break(path: Path, judged: Holder | None) -> None:
 
 
 @contextlib.contextmanager
-def start_lease(servinfo: Path, dbfname: str) -> Iterator[None]:
-    """Hold the start lock of ``dbfname`` for the ``with`` block."""
+def start_lease(
+    servinfo: Path, dbfname: str, notify: Callable[..., None] | None = None
+) -> Iterator[None]:
+    """Hold the start lock of ``dbfname`` for the ``with`` block.
+
+    ``notify(kind, **fields)`` hears of a lease broken (``lock_expired``) and of
+    giving up (``lock_busy``), for the area's event history; taking a free lock
+    is not an event (every ``start_requested`` took one)."""
     path = servinfo / f".start-{dbfname}.held"
     token = secrets.token_hex(8)
     end = time.monotonic() + LOCK_WAIT
@@ -110,12 +116,20 @@ def start_lease(servinfo: Path, dbfname: str) -> Iterator[None]:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         except FileExistsError:
             holder = _read(path)
-            if _expired(path, holder, time.time()):
+            now = time.time()
+            if _expired(path, holder, now):
                 _break(path, holder)
+                if notify is not None:
+                    notify(events.LOCK_EXPIRED, dbfname=dbfname,
+                           holder_pid=holder.pid if holder else None,
+                           holder_host=holder.host if holder else None,
+                           held_for=round(now - holder.at, 3) if holder else None)
                 continue
             if time.monotonic() > end:
                 who = (f"pid {holder.pid} on {holder.host} for {time.time() - holder.at:.1f}s"
                        if holder else "a process that wrote nothing yet")
+                if notify is not None:
+                    notify(events.LOCK_BUSY, dbfname=dbfname, holder=who)
                 raise StartLockBusy(
                     f"start lock {path} is held by {who}; it expires after {LEASE_TTL:g}s"
                 ) from None

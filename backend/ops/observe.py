@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Any
 
+from backend import syncstate
 from backend.area import Area, validate_dbfname
 from backend.config import load_settings
 from backend.errors import BackendError
@@ -23,19 +24,20 @@ class ObserveError(BackendError):
     pass
 
 
-def add_parsers(sub: Any) -> None:
-    p = sub.add_parser("stats", help="per-server counters: req/s, latency, errors, load, connections")
-    p.add_argument("--area", required=True)
+def add_parsers(add: Any) -> None:
+    """``add(name, help)`` makes a subparser (the CLI's, with its exit-code epilog)."""
+    p = add("stats", "per-server counters: req/s, latency, errors, load, connections")
+    p.add_argument("--area", required=True, metavar="PATH", help="the area (test-suite) directory")
     p.add_argument("--db", help="only this dbfname")
     p.add_argument("--interval", type=float, default=1.0,
                    help="seconds between the two samples the current rate is taken over (0: one sample)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the figures as JSON")
 
-    p = sub.add_parser("metrics", help="every server's counters in the Prometheus text format")
-    p.add_argument("--area", required=True)
+    p = add("metrics", "every server's counters in the Prometheus text format")
+    p.add_argument("--area", required=True, metavar="PATH", help="the area (test-suite) directory")
 
-    p = sub.add_parser("events", help="the area's event history (starts, retirements, crashes ...)")
-    p.add_argument("--area", required=True)
+    p = add("events", "the area's event history (starts, retirements, crashes ...)")
+    p.add_argument("--area", required=True, metavar="PATH", help="the area (test-suite) directory")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("-n", "--lines", type=int, default=None, help="only the last N events")
@@ -113,6 +115,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             "dbs": {db: sm.as_json() for db, sm in per_db.items()},
             "total": total.as_json(),
             "unreachable": [{"name": s.entry.name, "error": s.error} for s in failed],
+            "sync": syncstate.read(area),  # the background sync of backend serve, if any
         }, indent=2))
         return 0
     print(HEADER)
@@ -122,6 +125,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
         for db, sm in per_db.items():
             print(_row(f"= db {db} ({sm.servers})", db, "", "", sm))
         print(_row(f"= area ({total.servers})", "", "", "", total))
+    sync = syncstate.read(area)
+    if sync is not None:
+        print(f"central {syncstate.describe(sync)}")
     for s in failed:
         print(f"backend: warning: {s.entry.name}: no stats ({s.error})", file=sys.stderr)
     if not ok:

@@ -34,7 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backend import events, procs, registry
+from backend import events, procs, registry, syncstate
 from backend.area import Area
 from backend.config import Settings
 from backend.errors import ConfigError
@@ -142,6 +142,8 @@ class Supervisor:
         print(line, file=self.out, flush=True)
 
     def _emit_sync(self, event: dict[str, Any]) -> None:
+        if self.sync_loop is not None:  # for backend stats and the monitor (backend/syncstate.py)
+            syncstate.publish(self.area, self.sync_loop.state())
         # The history gets transitions only (a pass every minute would flood it).
         kind = event.get("sync")
         if kind == "error" and not self._sync_failing:

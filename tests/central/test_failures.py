@@ -124,6 +124,13 @@ def test_serve_backs_off_while_central_is_down_and_servers_keep_serving(area: Pa
         assert any(isinstance(e, dict) and e.get("state") == "RUNNING" for e in seen)
         res = backend("call", "--area", str(area), "get-keys")
         assert res.returncode == 0, res.stderr
+        # The state is visible where operators look: backend stats (text and JSON).
+        res = backend("stats", "--area", str(area), "--interval", "0")
+        assert res.returncode == 0 and "central sync FAILING: " in res.stdout, (res.stdout, res.stderr)
+        assert "cannot connect" in res.stdout and "secret" not in res.stdout
+        res = backend("stats", "--area", str(area), "--interval", "0", "--json")
+        sync = json.loads(res.stdout)["sync"]
+        assert sync["state"] in ("backoff", "syncing") and sync["errors"] >= 3 and sync["pid"] == proc.pid
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 130, err  # Ctrl-C exits 130 (docs/operations.md)

@@ -131,3 +131,18 @@ async def test_unreadable_servinfo_is_a_notification(tmp_path: Path) -> None:
         await until(pilot, lambda: any(n.severity == "error" for n in app._notifications),
                     what="error toast")
         assert app.is_running and app.table.row_count == 0
+
+
+async def test_summary_shows_the_central_sync_state(quiet_area: Path) -> None:
+    """Issue 18: the state of `backend serve --sync-to` in the monitor's header."""
+    from backend import syncstate
+    from backend.area import Area
+
+    area = Area.open(quiet_area)
+    area.ensure_dirs()
+    syncstate.publish(area, {"state": "backoff", "last_error": "cannot connect to central",
+                             "next_at": time.time() + 30, "errors": 2})
+    app = make_app(quiet_area, pinger=FakePinger({}), probe=fake_probe(), interval=0.5)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "sync FAILING: cannot connect to central" in
+                    str(app.query_one("#summary").render()), what="the sync state in the summary")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -223,6 +224,8 @@ def test_held_start_lock_times_out(
         launcher.start_server(area, "main.db", settings())
     assert time.monotonic() - t0 < 3
     assert spawned == []
+    busy = [e for e in _events(area) if e["kind"] == "lock_busy"]
+    assert len(busy) == 1 and busy[0]["dbfname"] == "main.db" and f"pid {os.getpid()}" in busy[0]["holder"]
     held.unlink()
     assert launcher.start_server(area, "main.db", settings()).started
 
@@ -247,6 +250,15 @@ def test_expired_start_lease_is_broken(area: Area, spawned: list, content: str) 
     assert time.monotonic() - t0 < 2
     assert not held.exists()  # released after use
     assert [p.name for p in area.servinfo_dir.iterdir() if "broken" in p.name] == []
+    expired = [e for e in _events(area) if e["kind"] == "lock_expired"]
+    assert len(expired) == 1 and expired[0]["dbfname"] == "main.db"
+    if content in ("old", "dead"):
+        assert expired[0]["holder_pid"] == (os.getpid() if content == "old" else 999999)
+
+
+def _events(area: Area) -> list[dict[str, object]]:
+    path = area.logs_dir / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def test_a_resumed_holder_does_not_release_a_lease_it_lost(area: Area) -> None:
