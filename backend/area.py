@@ -16,7 +16,10 @@ from pathlib import Path
 
 from backend.errors import ConfigError
 
-DBFNAME_RE = re.compile(r"^(main|[0-9]{1,6})\.db$")
+# The one dbfname pattern: main.db or <digits>.db. Use ``fullmatch`` (with
+# ``match`` and "$", "main.db\n" passed); registry.py and logfiles.py embed
+# ``DBFNAME_RE.pattern`` in their own file-name patterns.
+DBFNAME_RE = re.compile(r"(?:main|[0-9]{1,6})\.db")
 KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 
 

@@ -58,6 +58,34 @@ class Settings:
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    # -- the one codec across process boundaries ------------------------------
+    # A launched server gets its settings as ``MTSERVE_*`` (``to_env``, read back by
+    # ``load_settings``/``from_env``); the standby's fork request and the
+    # supervisor's spawned child get a plain dict (``to_wire``/``from_wire``).
+
+    def to_env(self) -> dict[str, str]:
+        """The ``MTSERVE_*`` variables that make a child load exactly these settings."""
+        return {ENV_PREFIX + name.upper(): str(value) for name, value in self.as_dict().items()}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Settings from ``MTSERVE_*`` alone (defaults for the rest); ConfigError if bad."""
+        return cls(**_env_values(environ))
+
+    def to_wire(self) -> dict[str, Any]:
+        """Every setting as a msgpack/pickle-safe map (str -> int, float or str)."""
+        return self.as_dict()
+
+    @classmethod
+    def from_wire(cls, raw: Any, source: str) -> Settings:
+        """The inverse of ``to_wire``, checked like any input: every setting named, each valid."""
+        if not isinstance(raw, dict) or set(raw) != set(_FIELD_TYPES):
+            raise ConfigError(f"{source}: settings must name every setting")
+        return cls(**{k: coerce(k, v, source) for k, v in raw.items()})
+
+
+ENV_PREFIX = "MTSERVE_"
+
 
 _FIELD_TYPES: dict[str, type] = {f.name: f.type for f in fields(Settings)}  # type: ignore[misc]
 _TYPE_BY_NAME = {"float": float, "int": int, "str": str}
@@ -157,6 +185,15 @@ def read_megatest_section(path: Path, name: str) -> dict[str, str]:
     return out
 
 
+def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in _FIELD_TYPES:
+        env_key = ENV_PREFIX + name.upper()
+        if env_key in environ:
+            values[name] = coerce(name, environ[env_key], f"environment {env_key}")
+    return values
+
+
 def load_settings(
     area_root: Path | None,
     flags: Mapping[str, Any] | None = None,
@@ -172,10 +209,7 @@ def load_settings(
             name = key.replace("-", "_")
             if name in _FIELD_TYPES:
                 values[name] = coerce(name, raw, f"{cfg_path} [server] {key}")
-    for name in _FIELD_TYPES:
-        env_key = "MTSERVE_" + name.upper()
-        if env_key in environ:
-            values[name] = coerce(name, environ[env_key], f"environment {env_key}")
+    values.update(_env_values(environ))
     for name, raw in (flags or {}).items():
         if raw is not None:
             values[name] = coerce(name, raw, f"--{name.replace('_', '-')}")

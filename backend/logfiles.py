@@ -27,7 +27,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-LOG_RE = re.compile(r"^server-(?P<db>main|[0-9]{1,6})\.db-(?P<pid>[0-9]{1,10})\.log$")
+from backend.area import DBFNAME_RE
+
+LOG_RE = re.compile(rf"^server-(?P<dbfname>{DBFNAME_RE.pattern})-(?P<pid>[0-9]{{1,10}})\.log$")
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ def server_logs(logs_dir: Path, dbfname: str | None = None) -> list[LogFile]:
         return out
     for name in names:
         match = LOG_RE.match(name)
-        if not match or (dbfname is not None and f"{match['db']}.db" != dbfname):
+        if not match or (dbfname is not None and match["dbfname"] != dbfname):
             continue
         try:
             st = os.stat(logs_dir / name, follow_symlinks=False)
@@ -60,7 +62,7 @@ def server_logs(logs_dir: Path, dbfname: str | None = None) -> list[LogFile]:
             continue
         path = logs_dir / name
         started = _first_line_time(path) or st.st_mtime
-        out.append(LogFile(path, f"{match['db']}.db", int(match["pid"]), st.st_mtime, started))
+        out.append(LogFile(path, match["dbfname"], int(match["pid"]), st.st_mtime, started))
     # Newest *server* first: an old server's log is written last when it exits
     # after its replacement started, so the mtime would put it first.
     return sorted(out, key=lambda f: (f.started, f.mtime, f.pid), reverse=True)

@@ -4,6 +4,9 @@ SIGTERM.
 
 psutil can only confirm *local* pids; a registration from another host is
 "remote, ping only" and is never judged by its pid.
+
+psutil is imported inside the functions that use it (~90 ms at import): a
+``backend call`` asks only ``process_matches``, answered from ``/proc`` on Linux.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import psutil
+from typing import TYPE_CHECKING
 
 from backend import registry
 from backend.registry import Registration
+
+if TYPE_CHECKING:
+    import psutil
 
 # Two create_time readings of one process agree to within clock-tick rounding.
 _PROC_START_SLACK = 1.0
@@ -32,6 +37,8 @@ def this_hostname() -> str:
 
 @functools.lru_cache(maxsize=1)
 def _local_addresses() -> frozenset[str]:
+    import psutil
+
     addrs = {"localhost"}
     try:
         for infos in psutil.net_if_addrs().values():
@@ -141,6 +148,11 @@ def process_matches(reg: Registration) -> bool:
     A pid reused by an unrelated process fails the start-time check (when the
     file has ``proc-start``); without ``proc-start`` existence is all we know.
     """
+    fast = _process_matches_procfs(reg)
+    if fast is not None:
+        return fast
+    import psutil
+
     try:
         proc = psutil.Process(reg.pid)
         created = proc.create_time()
@@ -154,6 +166,39 @@ def process_matches(reg: Registration) -> bool:
     return started is None or abs(created - started) <= _PROC_START_SLACK
 
 
+@functools.lru_cache(maxsize=1)
+def _boot_time() -> float | None:
+    with open("/proc/stat", "rb") as f:
+        for line in f:
+            if line.startswith(b"btime "):
+                return float(line.split()[1])
+    return None
+
+
+def _process_matches_procfs(reg: Registration) -> bool | None:
+    """``process_matches`` from ``/proc/<pid>/stat`` (Linux), as psutil computes it
+    (create_time = btime + starttime / CLK_TCK); None when /proc cannot say."""
+    try:
+        with open(f"/proc/{reg.pid}/stat", "rb") as f:
+            stat = f.read()
+        boot = _boot_time()
+    except FileNotFoundError:
+        return None if not os.path.isdir("/proc/self") else False
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ")".
+    fields = stat[stat.rfind(b")") + 2:].split()
+    if boot is None or len(fields) < 20:
+        return None
+    if fields[0] == b"Z":
+        return False
+    started = reg.proc_start
+    if started is None:
+        return True
+    created = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return abs(created - started) <= _PROC_START_SLACK
+
+
 def locally_gone(reg: Registration) -> bool:
     """Provably gone without a ping: a local registration whose process is dead."""
     return is_this_host(reg) and not process_matches(reg)
@@ -161,6 +206,8 @@ def locally_gone(reg: Registration) -> bool:
 
 def count_area_servers(area_root: str) -> int:
     """Server processes of this area running on this host (any dbfname)."""
+    import psutil
+
     root = os.path.realpath(area_root)
     n = 0
     for proc in psutil.process_iter(["cmdline"]):
@@ -220,6 +267,8 @@ def prove_local_server(area_root: str | os.PathLike[str], reg: Registration) -> 
     """
     if reg.pid < 2 or reg.proc_start is None or not is_this_host(reg):
         return None
+    import psutil
+
     try:
         proc = psutil.Process(reg.pid)
         if proc.status() == psutil.STATUS_ZOMBIE or proc.uids().real != os.getuid():
@@ -240,6 +289,8 @@ def serves_another_area(area_root: str | os.PathLike[str], reg: Registration) ->
     (a registration copied by ``cp -a`` or forged): it must not count as one of ours."""
     if not is_this_host(reg):
         return False
+    import psutil
+
     try:
         found = server_of(psutil.Process(reg.pid).cmdline())
     except (psutil.Error, OSError):
@@ -257,6 +308,8 @@ def terminate_if_ours(
     proc = prove_local_server(area_root, reg)
     if proc is None:
         return False
+    import psutil
+
     try:
         proc.terminate()
     except psutil.Error:
@@ -266,6 +319,8 @@ def terminate_if_ours(
 
 def listens_on(proc: psutil.Process, port: int) -> bool:
     """Does ``proc`` itself hold a listening socket on ``port``?"""
+    import psutil
+
     try:
         conns = proc.net_connections(kind="inet")
     except (psutil.Error, OSError):

@@ -26,13 +26,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backend.area import DBFNAME_RE
 from backend.errors import RegistryError
 
 MAX_FILE_SIZE = 4096
 TEMP_PREFIX = ".tmp-"  # publish's temp files: dotfiles, so readers skip them
 NAME_RE = re.compile(
     r"^(?P<host>[A-Za-z0-9._\-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):(?P<port>[0-9]{1,5})"
-    r"-(?P<pid>[0-9]{1,10}):(?P<dbfname>main\.db|[0-9]{1,6}\.db)$"
+    rf"-(?P<pid>[0-9]{{1,10}}):(?P<dbfname>{DBFNAME_RE.pattern})$"
 )
 # re.ASCII: in a str pattern ``\d`` also matches non-ASCII digits ("٤٠٠٠١"), which
 # int() accepts; digit counts are bounded so that int() never sees more than
@@ -126,7 +127,7 @@ def parse_registration(text: str, name: str | None = None) -> Registration:
         raise RegistryError(f"pid {pid} refused")
     if not math.isfinite(start) or start <= 0:
         raise RegistryError("start time is not a positive number")
-    if not re.match(r"^(main|[0-9]{1,6})\.db$", dbfname):
+    if not DBFNAME_RE.fullmatch(dbfname):
         raise RegistryError(f"invalid dbfname {dbfname[:64]!r}")
     if not SERVER_ID_RE.match(server_id):
         raise RegistryError("invalid server-id")

@@ -145,7 +145,7 @@ class Row:
     key: str  # the registration file name
     entry: registry.Entry
     ping: PingResult | None
-    state: str  # one of backend.client.status's states
+    state: status.RowState
     remote: bool
     cells: tuple[str, ...]  # plain text per COLUMNS entry (Area: only with several areas)
     # One sort key per column, of that column's own type (str, int, float, tuples):
@@ -161,7 +161,7 @@ class Row:
 def classify(
     entry: registry.Entry, ping: PingResult | None, now: float, stale_after: float,
     gone: bool = False,
-) -> str:
+) -> status.RowState:
     """backend.client.status.classify, with the local-process check (``gone``) done
     beforehand off the UI thread (psutil per row would be slow there)."""
     if ping is not None and ping.ok:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from backend import events, registry
 from backend.area import Area
+from backend.backoff import Backoff
+from backend.client import status
 from backend.client.control import StopResult, stop_server
 from backend.client.launcher import LaunchResult, start_server
 from backend.config import Settings
@@ -199,22 +201,20 @@ def restart_many(area: Area, settings: Settings, entries: Iterable[registry.Entr
 def wait_answering(area: Area, dbfname: str, pid: int | None, pinger: Pinger,
                    timeout: float) -> bool:
     """Wait until server ``pid`` of ``dbfname`` is registered and answers."""
-    end = time.monotonic() + timeout
-    delay = 0.02
-    while time.monotonic() < end:
+    wait = Backoff(timeout, first=0.02, cap=0.2)
+    while not wait.expired():
         for e in registry.scan(area.servinfo_dir, dbfname).entries:
             reg = e.registration
             if reg.pid == pid and pinger(reg.host, reg.port, 1.0).ok:
                 return True
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
+        wait.sleep()
     return False
 
 
 # A registration known to be dead (its process gone, or stale) is pinged at most
 # this often: nothing answers there, and each try may cost a connect timeout.
 DEAD_PING_S = 5.0
-KNOWN_DEAD = frozenset({"DEAD", "STALE"})
+KNOWN_DEAD = frozenset({status.DEAD, status.STALE})
 
 
 def due_for_ping(entries: Iterable[registry.Entry], states: dict[str, str],

@@ -1,6 +1,6 @@
 """``backend``: the operator's command line (SPEC §7; docs/operations.md).
 
-Parsing is in ``parser.py``, the subcommands in ``pool.py`` (running and
+Parsing is in ``parser.py``, the subcommands (imported only for the command that runs) in ``pool.py`` (running and
 operating servers) and ``calls.py`` (database commands, demo load, bench);
 this module dispatches and turns every error into one line on stderr and an
 exit code (1 failure, 2 usage, 130 Ctrl-C). No traceback reaches a user.
@@ -8,42 +8,32 @@ exit code (1 failure, 2 usage, 130 Ctrl-C). No traceback reaches a user.
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from backend.cli import central
-from backend.cli.calls import cmd_bench, cmd_call, cmd_demo_load, cmd_key
 from backend.cli.common import EXIT_FAIL, EXIT_INTERRUPTED
 from backend.cli.parser import build_parser
-from backend.cli.pool import (
-    cmd_list,
-    cmd_logs,
-    cmd_ping,
-    cmd_prune,
-    cmd_restart,
-    cmd_serve,
-    cmd_server,
-    cmd_start,
-    cmd_stop,
-)
 from backend.errors import BackendError, ConfigError
 
+# Command -> module holding ``cmd_<command>``. Imported only for the command
+# that runs: a ``backend call`` must not pay for psutil, asyncio or the server
+# (issue 16 item 1; tests/integration/test_lean_call.py checks it).
 COMMANDS = {
-    "bench": cmd_bench,
-    "demo-load": cmd_demo_load,
-    "key": cmd_key,
-    "server": cmd_server, "serve": cmd_serve, "list": cmd_list, "ping": cmd_ping,
-    "start": cmd_start, "stop": cmd_stop, "restart": cmd_restart, "prune": cmd_prune,
-    "logs": cmd_logs, "call": cmd_call,
-    **central.COMMANDS,
+    "call": "backend.cli.calls", "key": "backend.cli.calls",
+    "demo-load": "backend.cli.calls", "bench": "backend.cli.calls",
+    **dict.fromkeys(("server", "serve", "list", "ping", "start", "stop", "restart", "prune", "logs"),
+                    "backend.cli.pool"),
+    "sync": "backend.cli.central", "central": "backend.cli.central",
+    "stats": "backend.ops.observe", "metrics": "backend.ops.observe", "events": "backend.ops.observe",
 }
 
 
-def _observe_commands() -> dict[str, Any]:
-    from backend.ops.observe import COMMANDS as observe
-
-    return observe
+def handler_for(command: str) -> Callable[[Any], int]:
+    module = importlib.import_module(COMMANDS[command])
+    handler: Callable[[Any], int] = getattr(module, "cmd_" + command.replace("-", "_"))
+    return handler
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,8 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = ["bench", "--", *argv[1:]]
     args = build_parser().parse_args(argv)
     try:
-        handler = COMMANDS.get(args.command) or _observe_commands()[args.command]
-        return handler(args)
+        return handler_for(args.command)(args)
     except BackendError as exc:
         print(f"backend: error: {exc}", file=sys.stderr)
         return EXIT_FAIL

@@ -83,5 +83,3 @@ def cmd_central(args: argparse.Namespace) -> int:
     print(json.dumps(rows, indent=2) if args.json else report.table(rows, cols))
     return 0
 
-
-COMMANDS = {"sync": cmd_sync, "central": cmd_central}

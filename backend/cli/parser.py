@@ -59,6 +59,13 @@ def _version() -> str:
         return "unknown"
 
 
+class _VersionAction(argparse.Action):
+    # importlib.metadata costs ~20 ms: looked up only when --version is given.
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"{parser.prog} {_version()}")  # on stdout, as argparse's own version action
+        parser.exit()
+
+
 def _call_epilog() -> str:
     from backend.cli.callcheck import known_commands
     from backend.commandhelp import summaries
@@ -73,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="backend", description="mtserve database servers: run, inspect, call.",
                      epilog=EXIT_CODES + "\ndocs/operations.md is the operator's guide.",
                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
 
     def add(name: str, help: str, **kw: Any) -> argparse.ArgumentParser:
@@ -186,11 +193,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("params", nargs="*", metavar="PARAM", help="JSON if it parses, else a string")
 
     central.add_parsers(sub, add, _Parser)
-
-    from backend.ops import observe
-
-    observe.add_parsers(add)
+    _add_observe_parsers(add)
     return parser
+
+
+def _add_observe_parsers(add: Any) -> None:
+    """stats, metrics, events (run by ``backend.ops.observe``, imported only then)."""
+    p = add("stats", "per-server counters: req/s, latency, errors, load, connections")
+    p.add_argument("--area", required=True, metavar="PATH", help="the area (test-suite) directory")
+    p.add_argument("--db", help="only this dbfname")
+    p.add_argument("--interval", type=float, default=1.0,
+                   help="seconds between the two samples the current rate is taken over (0: one sample)")
+    p.add_argument("--json", action="store_true", help="the figures as JSON")
+
+    p = add("metrics", "every server's counters in the Prometheus text format")
+    p.add_argument("--area", required=True, metavar="PATH", help="the area (test-suite) directory")
+
+    p = add("events", "the area's event history (starts, retirements, crashes ...)")
+    p.add_argument("--area", required=True, metavar="PATH", help="the area (test-suite) directory")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("-n", "--lines", type=int, default=None, help="only the last N events")
 
 
 # -- commands ---------------------------------------------------------------------

@@ -145,7 +145,7 @@ def _parse_address(text: str) -> tuple[str, int]:
 
 
 def cmd_ping(args: argparse.Namespace) -> int:
-    from backend.client.status import address_row
+    from backend.client.status import RUNNING, address_row
     from backend.wire.connection import ping
 
     area = Area.open(args.area)
@@ -170,7 +170,7 @@ def cmd_ping(args: argparse.Namespace) -> int:
             sid = _text(d["server_id"])[:SERVER_ID_WIDTH]
             print(f"{d['server']} {_text(d['dbfname'])} {d['state']} load={_text(d['load'])} {timing} "
                   f"server-id={sid}")
-    if not any(r.state == "RUNNING" for r in rows):
+    if not any(r.state == RUNNING for r in rows):
         err = rows[0].as_json(now)["error"] if args.address else None
         raise CliError(f"{what}: no answer ({err})" if args.address else f"{what} answered")
     return 0

@@ -17,6 +17,7 @@ Rules (SPEC §6), and the Megatest bugs they fix:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import secrets
 import time
@@ -24,8 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from backend import commandinfo, events, registry, rules, states
+from backend import commandinfo, registry, rules, states
 from backend.area import Area, dbfname_for_run_id
+from backend.backoff import Backoff
 from backend.config import Settings, load_settings
 from backend.errors import (
     BackendError,
@@ -43,6 +45,10 @@ from backend.wire.connection import Connection, PingResult, ping
 
 
 Launch = Callable[[Area, str, Settings], Any]
+# (dbfname, deadline, last failure) -> (a pinged connection or None, a server is
+# starting, last failure). The default is ``Client._choose`` (registrations,
+# concurrent pings); unit tests pass a fake to drive ``call`` without sockets.
+Discover = Callable[[str, float, str], tuple[Connection | None, bool, str]]
 
 
 def _default_launch(area: Area, dbfname: str, settings: Settings) -> Any:
@@ -73,14 +79,17 @@ class Client:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         on_wait: Callable[[str], None] | None = None,
+        discover: Discover | None = None,
     ) -> None:
         """``on_wait`` is told what a call waits for when it has to wait (a
-        server starting); the CLI turns it into its progress line."""
+        server starting); the CLI turns it into its progress line. ``clock``,
+        ``sleep`` and ``discover`` are the seams for socket-free unit tests."""
         self.area = area if isinstance(area, Area) else Area.open(area)
         self._on_wait = on_wait
         self.settings = settings or load_settings(self.area.root)
         self._launch = launch
         self._clock, self._sleep = clock, sleep
+        self._discover = discover or self._choose
         self._conns: dict[str, Connection] = {}
         self._key: bytes | None = None
         self._identity: str | None = None
@@ -140,7 +149,8 @@ class Client:
             raise ConfigError(f"deadline must be a finite number of seconds > 0, got {deadline!r}")
         budget = deadline if deadline is not None else self.settings.call_deadline
         end = self._clock() + budget
-        attempt = failures = 0
+        attempt = 0
+        retry: Backoff | None = None  # pauses after transport failures, made on the first
         last_failure = "no server answered"
         while True:
             attempt += 1
@@ -148,19 +158,20 @@ class Client:
             if conn.backoff:
                 self._sleep(min(0.01 * conn.backoff, 0.5))
             timeout = min(self.settings.request_timeout, max(end - self._clock(), 0.001))
-            wire = [cmd, run_id, list(params), meta or None]
+            req = protocol.Request(cmd, run_id, list(params), meta or None)
             try:
                 if not conn.authenticated:
-                    self._authenticate(conn, wire, timeout)
-                resp = self._request(conn, wire, timeout)
+                    req = self._authenticate(conn, req, timeout)
+                resp = self._request(conn, req, timeout)
             except (TransportError, ProtocolError) as exc:
                 self._drop(dbfname)
                 last_failure = f"{conn.host}:{conn.port}: {exc}"
                 if self._clock() >= end:
                     raise self._no_server(dbfname, last_failure, budget) from exc
                 # A server that keeps closing on us must not be hammered.
-                failures += 1
-                self._sleep(min(0.005 * 2**failures, 0.5, max(end - self._clock(), 0)))
+                if retry is None:
+                    retry = Backoff(end - self._clock(), first=0.01, cap=0.5, clock=self._clock, sleep=self._sleep)
+                retry.sleep()
                 continue
             if resp.status == protocol.OK:
                 conn.backoff = max(conn.backoff - 1, 0)
@@ -188,15 +199,15 @@ class Client:
                 continue
             raise RemoteError(code, message)
 
-    def _request(self, conn: Connection, wire: list[Any], timeout: float) -> protocol.Response:
-        """Send ``wire`` and wait up to ``timeout`` for the answer, checking every
+    def _request(self, conn: Connection, req: protocol.Request, timeout: float) -> protocol.Response:
+        """Send ``req`` and wait up to ``timeout`` for the answer, checking every
         ``ping-timeout`` that the server is still alive: a server that stops
         answering mid-request (frozen, wedged) does not hold the call for the
         whole request timeout. Its ping goes over a fresh connection, which the
         server's event loop answers even while its db thread is busy; no answer
         means the server is marked suspect and the call fails over (safe: reads,
         and writes carrying their idempotency key)."""
-        conn.send(protocol.encode(wire), timeout)
+        conn.send(protocol.encode(req.to_wire()), timeout)
         end = self._clock() + timeout
         while True:
             left = end - self._clock()
@@ -212,22 +223,23 @@ class Client:
                         self._note_suspect(entry.registration)
                 raise Timeout(f"{conn.host}:{conn.port} stopped answering ({probe.error or 'another server-id'})")
 
-    def _authenticate(self, conn: Connection, wire: list[Any], timeout: float) -> None:
-        """Make ``conn`` authenticated: inline with ``wire`` when it fits the
+    def _authenticate(self, conn: Connection, req: protocol.Request, timeout: float) -> protocol.Request:
+        """Make ``conn`` authenticated: inline with ``req`` when it fits the
         pre-authentication frame cap, else with a small ``auth`` request first
         (a large first request would be cut off by that cap)."""
         if not conn.server_id or not conn.nonce:
             raise ProtocolError("no nonce from the server's ping")
         token = protocol.auth_token(self.key, conn.server_id, conn.nonce)
         # "area" lets the server refuse a client of another area (wrong_area).
-        if len(protocol.encode_request(wire, conn.max_frame)) <= protocol.PRE_AUTH_MAX_FRAME - 256:
-            wire[3] = {**(wire[3] or {}), "auth": token, "area": self.identity}
+        if len(protocol.encode_request(req.to_wire(), conn.max_frame)) <= protocol.PRE_AUTH_MAX_FRAME - 256:
+            req = dataclasses.replace(req, meta={**(req.meta or {}), "auth": token, "area": self.identity})
         else:
             auth = {"auth": token, "area": self.identity}
-            resp = conn.request(["auth", None, [], auth], timeout)
+            resp = conn.request(protocol.Request("auth", None, [], auth), timeout)
             if resp.status != protocol.OK:
                 raise RemoteError("unauthorized", f"the area key does not match the server's ({self.area.key_path})")
         conn.authenticated = True
+        return req
 
     # -- discovery -----------------------------------------------------------
 
@@ -243,10 +255,14 @@ class Client:
         )
 
     def _connect(self, dbfname: str, end: float, last_failure: str, budget: float) -> Connection:
-        delay = 0.01
+        # Wait for a registration to appear or come up: short doubling polls, not
+        # Megatest's fixed 1-4 s sleeps. Capped at 50 ms: a new server is up
+        # ~150-200 ms after its launch, and with a 250 ms cap the client noticed
+        # it up to 130 ms late. A directory scan every 50 ms costs nothing.
+        wait = Backoff(end - self._clock(), first=0.01, cap=0.05, clock=self._clock, sleep=self._sleep)
         launched: list[int] = []
         while True:
-            found, starting, last_failure = self._choose(dbfname, end, last_failure)
+            found, starting, last_failure = self._discover(dbfname, end, last_failure)
             if found is not None:
                 self._conns[dbfname] = found
                 self.last_server = f"{found.host}:{found.port}"
@@ -276,18 +292,12 @@ class Client:
                     if isinstance(launched_pid, int):
                         launched.append(launched_pid)
                     if getattr(outcome, "started", False):
-                        delay = 0.01
+                        wait.reset()
                         if self._on_wait is not None:
                             self._on_wait(f"waiting for a new server for {dbfname} (pid {outcome.pid}) to start")
                     elif getattr(outcome, "reason", None) and last_failure == "no registration":
                         last_failure = f"no registration; start refused: {outcome.reason}"
-            # Wait for a registration to appear or come up: short doubling polls,
-            # not Megatest's fixed 1-4 s sleeps.
-            self._sleep(min(delay, max(end - self._clock(), 0)))
-            # Capped at 50 ms: a new server is up ~150-200 ms after its launch, and
-            # with a 250 ms cap the client noticed it up to 130 ms late. A
-            # directory scan every 50 ms for a few seconds costs nothing.
-            delay = min(delay * 2, 0.05)
+            wait.sleep()
 
     def _choose(
         self, dbfname: str, end: float, last_failure: str
@@ -433,6 +443,8 @@ class Client:
     def _maybe_remove(self, entry: registry.Entry, now: float) -> None:
         # The provably-dead rule: failed ping AND mtime stale for stale-after.
         if registry.is_stale(entry, now, self.settings.stale_after) and registry.remove_dead(entry):
+            from backend import events  # logging: only when there is something to record
+
             events.record_event(
                 self.area, events.MARKED_DEAD, dbfname=entry.registration.dbfname, name=entry.name,
                 pid=entry.registration.pid, by="client",

@@ -5,12 +5,12 @@ guarded fallback. Shared by ``backend stop`` and the monitor.
 from __future__ import annotations
 
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from backend import procs, registry, states
 from backend.area import Area
+from backend.backoff import Backoff
 from backend.config import Settings
 from backend.errors import ProtocolError, TransportError
 from backend.wire import protocol
@@ -26,13 +26,11 @@ class StopResult:
 
 
 def _wait_gone(path: os.PathLike[str], server_id: str, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    delay = 0.01
-    while time.monotonic() < end:
+    wait = Backoff(timeout, first=0.01, cap=0.2)
+    while not wait.expired():
         if registry.read_server_id(path) != server_id:  # type: ignore[arg-type]
             return True
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
+        wait.sleep()
     return registry.read_server_id(path) != server_id  # type: ignore[arg-type]
 
 
@@ -90,7 +88,7 @@ def _ask_to_stop(
             sent = "already shutting down"
         else:
             token = protocol.auth_token(area.key(), reg.server_id, conn.nonce or "")
-            resp = conn.request(["stop", None, [], {"auth": token}], settings.ping_timeout)
+            resp = conn.request(protocol.Request("stop", None, [], {"auth": token}), settings.ping_timeout)
             if resp.status != protocol.OK:
                 sent = f"stop refused ({resp.errmsg})"
                 if resp.error_code in ("unauthorized", "wrong_area"):

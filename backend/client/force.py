@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from backend import events, procs, registry
 from backend.area import Area
+from backend.backoff import Backoff
 from backend.registry import Registration
 
 
@@ -32,13 +33,10 @@ def proven_ours(area: Area, reg: Registration) -> bool:
 def wait_exit(reg: Registration, timeout: float, sleep: Callable[[float], None] = time.sleep) -> bool:
     """Wait until ``reg``'s process is gone (a zombie counts as gone: its parent
     reaps it, it serves nothing)."""
-    end = time.monotonic() + timeout
-    delay = 0.01
+    wait = Backoff(timeout, first=0.01, cap=0.1, sleep=sleep)
     while procs.process_matches(reg):
-        if time.monotonic() >= end:
+        if not wait.sleep():
             return False
-        sleep(delay)
-        delay = min(delay * 2, 0.1)
     return True
 
 

@@ -142,10 +142,7 @@ def server_command(area: Area, dbfname: str) -> list[str]:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a child load exactly ``settings``."""
-    env = dict(os.environ)
-    for name, value in settings.as_dict().items():
-        env["MTSERVE_" + name.upper()] = str(value)
-    return env
+    return {**os.environ, **settings.to_env()}
 
 
 def start_server(

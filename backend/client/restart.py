@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +20,7 @@ import psutil
 
 from backend import procs, registry
 from backend.area import Area
+from backend.backoff import Backoff
 from backend.client.control import StopResult, stop_server
 from backend.client.launcher import start_server
 from backend.config import Settings
@@ -61,17 +61,15 @@ def serve_holder(area: Area) -> str | None:
 def wait_registered(area: Area, dbfname: str, pid: int | None, timeout: float) -> registry.Entry | None:
     """The registration of server ``pid`` once it answers as running, or None
     (it exited, or ``timeout`` passed)."""
-    end = time.monotonic() + timeout
-    delay = 0.01
-    while time.monotonic() < end:
+    wait = Backoff(timeout, first=0.01, cap=0.2)
+    while not wait.expired():
         for e in registry.scan(area.servinfo_dir, dbfname).entries:
             reg = e.registration
             if reg.pid == pid and ping(reg.host, reg.port, 1.0).usable(reg.server_id):
                 return e
         if pid is not None and not psutil.pid_exists(pid):
             return None
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
+        wait.sleep()
     return None
 
 

@@ -43,7 +43,7 @@ def request_server(area: Area, dbfname: str, settings: Settings) -> int | None:
     """
     if settings.standby_timeout <= 0:
         return None
-    reply = _ask(area, {"op": "fork", "db": dbfname, "settings": settings.as_dict()})
+    reply = _ask(area, {"op": "fork", "db": dbfname, "settings": settings.to_wire()})
     pid = reply.get("pid") if isinstance(reply, dict) else None
     return pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 1 else None
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backend import events, procs
+from backend.backoff import Backoff
 from backend.errors import ConfigError, StartLockBusy
 
 LEASE_TTL = 10.0
@@ -109,8 +110,7 @@ def start_lease(
     is not an event (every ``start_requested`` took one)."""
     path = servinfo / f".start-{dbfname}.held"
     token = secrets.token_hex(8)
-    end = time.monotonic() + LOCK_WAIT
-    delay = 0.002
+    wait = Backoff(LOCK_WAIT, first=0.002, cap=0.05)
     while True:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
@@ -125,7 +125,7 @@ def start_lease(
                            holder_host=holder.host if holder else None,
                            held_for=round(now - holder.at, 3) if holder else None)
                 continue
-            if time.monotonic() > end:
+            if wait.expired():
                 who = (f"pid {holder.pid} on {holder.host} for {time.time() - holder.at:.1f}s"
                        if holder else "a process that wrote nothing yet")
                 if notify is not None:
@@ -133,8 +133,7 @@ def start_lease(
                 raise StartLockBusy(
                     f"start lock {path} is held by {who}; it expires after {LEASE_TTL:g}s"
                 ) from None
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+            wait.sleep()
             continue
         except OSError as exc:
             raise ConfigError(f"cannot take start lock {path}: {exc.strerror}") from exc

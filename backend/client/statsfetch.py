@@ -46,7 +46,7 @@ def fetch_stats(key: bytes, entry: registry.Entry, timeout: float) -> Sample:
         if not pong.matches(reg.server_id):
             return Sample(entry, None, f"answers server-id {pong.server_id}, not {reg.server_id}", pong)
         token = protocol.auth_token(key, reg.server_id, conn.nonce or "")
-        resp = conn.request(["stats", None, [], {"auth": token}], timeout)
+        resp = conn.request(protocol.Request("stats", None, [], {"auth": token}), timeout)
         if resp.status != protocol.OK:
             return Sample(entry, None, f"stats refused: {resp.errmsg}", pong)
         return Sample(entry, ServerStats.from_wire(resp.result), None, pong)

@@ -7,22 +7,35 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, Literal, get_args
 
 from backend import procs, registry, states
 from backend.wire.connection import PingResult
 
-RUNNING, STARTING, SHUTTING_DOWN = "RUNNING", "STARTING", "SHUTTING-DOWN"
-STALE, UNKNOWN, MISMATCH, DEAD, UNRESPONSIVE = "STALE", "UNKNOWN", "MISMATCH", "DEAD", "UNRESPONSIVE"
-UNREACHABLE = "UNREACHABLE"  # another host's server registered a loopback address
-_SSTATES = {
+# A registration's state as `backend list` and the monitor show it: the server's
+# own state (states.ServerState) upper-cased when it answered, else what we know.
+RowState = Literal[
+    "RUNNING", "STARTING", "SHUTTING-DOWN",
+    "STALE", "UNKNOWN", "MISMATCH", "DEAD", "UNRESPONSIVE", "UNREACHABLE",
+]
+RUNNING: Final = "RUNNING"
+STARTING: Final = "STARTING"
+SHUTTING_DOWN: Final = "SHUTTING-DOWN"
+STALE: Final = "STALE"
+UNKNOWN: Final = "UNKNOWN"
+MISMATCH: Final = "MISMATCH"
+DEAD: Final = "DEAD"
+UNRESPONSIVE: Final = "UNRESPONSIVE"
+UNREACHABLE: Final = "UNREACHABLE"  # another host's server registered a loopback address
+ROW_STATES: tuple[RowState, ...] = get_args(RowState)
+_SSTATES: dict[str, RowState] = {
     states.RUNNING: RUNNING,
     states.STARTING: STARTING,
     states.SHUTTING_DOWN: SHUTTING_DOWN,
 }
 
 
-def classify(entry: registry.Entry, ping: PingResult | None, now: float, stale_after: float) -> str:
+def classify(entry: registry.Entry, ping: PingResult | None, now: float, stale_after: float) -> RowState:
     """RUNNING / STARTING / SHUTTING-DOWN from an answer with the file's server-id;
     MISMATCH if another server answers; without an answer: STALE (untouched for
     stale-after), DEAD (a local process that is gone), UNRESPONSIVE (a frozen or
@@ -46,7 +59,7 @@ def classify(entry: registry.Entry, ping: PingResult | None, now: float, stale_a
 class ServerRow:
     entry: registry.Entry
     ping: PingResult | None
-    state: str
+    state: RowState
     remote: bool
 
     def as_json(self, now: float | None = None) -> dict[str, Any]:

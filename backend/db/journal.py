@@ -13,10 +13,13 @@ deleted stuck journals, which can corrupt the database; we never do.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from backend.backoff import Backoff
 
 MAX_WAIT = 30.0
 FIRST_DELAY = 0.2
@@ -37,18 +40,14 @@ def wait_on_journal(
 ) -> float:
     """Wait while ``<db_path>-journal`` exists (bounded); return seconds waited."""
     journal = journal_path(Path(db_path))
-    start = clock()
-    delay = first_delay
+    wait = Backoff(max_wait, first=first_delay, cap=math.inf, clock=clock, sleep=sleep)
     # os.path.exists swallows OSError: "if stuff goes wrong just allow it to move on".
     while os.path.exists(journal):
-        waited = clock() - start
-        left = max_wait - waited
-        if left <= 0:
+        if wait.expired():
             if log is not None:
-                log(f"{journal} still present after {waited:.1f}s; proceeding")
+                log(f"{journal} still present after {wait.elapsed():.1f}s; proceeding")
             break
-        if log is not None and delay == first_delay:
+        if log is not None and wait.delay == first_delay:
             log("delaying db access due to high database load.")
-        sleep(min(delay, left))
-        delay *= 2
-    return clock() - start
+        wait.sleep()
+    return wait.elapsed()

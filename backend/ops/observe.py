@@ -1,8 +1,8 @@
 """``backend stats``, ``backend metrics`` and ``backend events`` (docs/observability.md).
 
-Kept apart from ``cli.py`` (which parses and dispatches) because their
-rendering is most of their code; ``cli.py`` adds these parsers and
-imports this module lazily.
+Kept apart from ``backend.cli`` (which parses and dispatches) because their
+rendering is most of their code; ``backend/cli/parser.py`` has their parsers
+and ``backend.cli`` imports this module only when one of them runs.
 """
 
 from __future__ import annotations
@@ -22,25 +22,6 @@ from backend.stats import ServerStats, Summary, percentile, summarize
 
 class ObserveError(BackendError):
     pass
-
-
-def add_parsers(add: Any) -> None:
-    """``add(name, help)`` makes a subparser (the CLI's, with its exit-code epilog)."""
-    p = add("stats", "per-server counters: req/s, latency, errors, load, connections")
-    p.add_argument("--area", required=True, metavar="PATH", help="the area (test-suite) directory")
-    p.add_argument("--db", help="only this dbfname")
-    p.add_argument("--interval", type=float, default=1.0,
-                   help="seconds between the two samples the current rate is taken over (0: one sample)")
-    p.add_argument("--json", action="store_true", help="the figures as JSON")
-
-    p = add("metrics", "every server's counters in the Prometheus text format")
-    p.add_argument("--area", required=True, metavar="PATH", help="the area (test-suite) directory")
-
-    p = add("events", "the area's event history (starts, retirements, crashes ...)")
-    p.add_argument("--area", required=True, metavar="PATH", help="the area (test-suite) directory")
-    p.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
-    p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.add_argument("-n", "--lines", type=int, default=None, help="only the last N events")
 
 
 # -- stats ------------------------------------------------------------------------

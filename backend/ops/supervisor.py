@@ -32,9 +32,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from backend import events, procs, registry, syncstate
+from backend import events, procs, registry, states, syncstate
 from backend.area import Area
 from backend.config import Settings
 from backend.errors import ConfigError
@@ -43,12 +43,17 @@ if TYPE_CHECKING:
     from backend.central.loop import SyncLoop
     from backend.central.settings import SyncSettings
 
-STARTING, RUNNING, BACKOFF, STOPPING, EXITED, FATAL = (
-    "STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED", "FATAL",
-)
+# A slot's states (supervisord's vocabulary, not a server's ``states.ServerState``).
+SlotState = Literal["STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED", "FATAL"]
+STARTING: Final = "STARTING"
+RUNNING: Final = "RUNNING"
+BACKOFF: Final = "BACKOFF"
+STOPPING: Final = "STOPPING"
+EXITED: Final = "EXITED"
+FATAL: Final = "FATAL"
 MAX_QUICK_FAILURES = 5
 BACKOFF_MAX = 30.0
-EXIT_DECLINED = 3
+EXIT_DECLINED = states.EXIT_DECLINED  # a server's exit code: declined, not crashed
 REPLACE_DELAY = 0.5  # after a server's own clean exit
 QUICK_EXIT = 10.0  # a clean exit this soon after the start backs off like a decline (no churn)
 EVENT_FIELDS = ("pid", "server", "server_id", "exit", "reason", "retry_in")
@@ -72,7 +77,9 @@ def _child_main(area_root: str, dbfname: str, settings: dict[str, Any]) -> None:
     # max-server-procs count see a server (the spawn command line names no area).
     setproctitle.setproctitle(server_title(area_root, dbfname, "(supervised)"))
 
-    sys.exit(run_server(Area(Path(area_root)), dbfname, Settings(**settings), echo=False, scale_out=scale_out))
+    sys.exit(run_server(
+        Area(Path(area_root)), dbfname, Settings.from_wire(settings, "supervisor"), echo=False, scale_out=scale_out
+    ))
 
 
 def _die_with_parent() -> None:
@@ -90,7 +97,7 @@ def _die_with_parent() -> None:
 class Slot:
     dbfname: str
     index: int
-    state: str = STARTING
+    state: SlotState = STARTING
     proc: multiprocessing.process.BaseProcess | None = None
     retry_at: float = 0.0
     failures: int = 0
@@ -123,7 +130,7 @@ class Supervisor:
         self._sync_events: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._sync_failing = False
 
-    def _emit(self, slot: Slot, state: str, **detail: Any) -> None:
+    def _emit(self, slot: Slot, state: SlotState, **detail: Any) -> None:
         """One line per state change; in JSON every line carries every field
         (None when not known), so consumers need no per-state parsing."""
         slot.state = state
@@ -193,7 +200,7 @@ class Supervisor:
     def _start(self, slot: Slot) -> None:
         proc = self._ctx.Process(
             target=_child_main,
-            args=(str(self.area.root), slot.dbfname, self.settings.as_dict()),
+            args=(str(self.area.root), slot.dbfname, self.settings.to_wire()),
             name=f"mtserve-{slot.label}",
             daemon=False,
         )

@@ -33,6 +33,7 @@ import psutil
 
 from backend import events, procs, registry, rules, states
 from backend.area import Area, dbfname_for_run_id
+from backend.backoff import Backoff
 from backend.config import Settings
 from backend.db import api
 from backend.db.commands.servers import SERVER_COMMANDS
@@ -55,9 +56,8 @@ Injected by whoever starts the server process (the CLI, the supervisor) with
 the client side's launcher: the server layer may not import the client side.
 """
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_DECLINED = 3  # start-up rules said no (enough servers, wrong host): not a crash
+# EXIT_DECLINED: start-up rules said no (enough servers, wrong host): not a crash.
+EXIT_OK, EXIT_FAILED, EXIT_DECLINED = states.EXIT_OK, states.EXIT_FAILED, states.EXIT_DECLINED
 
 
 class Server:
@@ -65,6 +65,7 @@ class Server:
         self, area: Area, dbfname: str, settings: Settings, *, scale_out: ScaleOut | None = None
     ) -> None:
         self.area = area
+        self._db_dir = area.db_dir  # once: a Path join per request showed in the profile
         self._scale_out = scale_out
         self.dbfname = dbfname
         self.settings = settings
@@ -283,19 +284,16 @@ class Server:
     async def _verify_visible(self) -> bool:
         """Slow shared filesystems (NFS, WSL) may not show a new file at once (P1)."""
         assert self.reg_path is not None
-        end = time.monotonic() + self.settings.registration_visible_timeout
-        delay = 0.01
-        while True:
-            if registry.read_server_id(self.reg_path) == self.server_id:
-                return True
-            if time.monotonic() > end:
+        wait = Backoff(self.settings.registration_visible_timeout, first=0.01, cap=1.0)
+        while registry.read_server_id(self.reg_path) != self.server_id:
+            if wait.expired():
                 return False
             log.warning(
                 "WARNING: file %s was created but it doesn't show up on disk! We'll try again.",
                 self.reg_path,
             )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
+            await wait.asleep()
+        return True
 
     # -- running -----------------------------------------------------------------
 
@@ -467,14 +465,11 @@ class Server:
         self, session: Session, req: protocol.Request, t0: float
     ) -> list[Any] | asyncio.Future[list[Any]]:
         if req.cmd == "ping":
-            return [
-                protocol.OK, None, self.server_id,
-                {
-                    "sstate": self.state, "sload": self.inflight, "nonce": session.nonce,
-                    "dbfname": self.dbfname, "pid": self.pid, "started": self.started,
-                    "area": self.identity,
-                },
-            ]
+            return protocol.ok_wire(self.server_id, {
+                "sstate": self.state, "sload": self.inflight, "nonce": session.nonce,
+                "dbfname": self.dbfname, "pid": self.pid, "started": self.started,
+                "area": self.identity,
+            })
         if req.meta and "area" in req.meta and req.meta["area"] != self.identity:
             # A client of another area (a copied or forged registration led it here).
             return protocol.error_wire(
@@ -489,15 +484,15 @@ class Server:
         if req.cmd == "auth":
             # Authenticate only: lets a client whose first real request is
             # larger than the pre-authentication frame cap send it next.
-            return [protocol.OK, None, True, self.meta()]
+            return protocol.ok_wire(True, self.meta())
         if req.cmd == "stats":
             # Before the state check: a draining server's counters are worth reading.
-            return [protocol.OK, None, self.stats(), self.meta()]
+            return protocol.ok_wire(self.stats(), self.meta())
         if self.state != states.RUNNING:
             return protocol.error_wire("shutting_down", f"server is {self.state}", self.meta())
         if req.cmd == "stop":
             self.request_shutdown("stop command")
-            return [protocol.OK, None, True, self.meta()]
+            return protocol.ok_wire(True, self.meta())
         if req.cmd in SERVER_COMMANDS:
             return self._server_command(req)
         try:
@@ -509,7 +504,7 @@ class Server:
         if self.inflight >= self.settings.busy_threshold:
             self.request_more_servers()
             wait = round(0.1 * (self.inflight - self.settings.busy_threshold + 1), 3)
-            return [protocol.BUSY, None, wait, self.meta()]
+            return protocol.busy_wire(wait, self.meta())
         loaded = self.inflight >= self.settings.loaded_threshold
         if loaded:
             self.request_more_servers()
@@ -518,12 +513,12 @@ class Server:
             return protocol.error_wire("bad_request", "meta idem must be a short string", self.meta())
         assert self._db is not None
         ctx = api.CallContext(
-            req.run_id, self.dbfname, self.settings.num_run_dbs, self.area.db_dir
+            req.run_id, self.dbfname, self.settings.num_run_dbs, self._db_dir
         )
         self.inflight += 1
-        fut = self._db.submit(Call(command, ctx, req.params, idem))
-        status = protocol.LOADED if loaded else protocol.OK
-        return _respond_later(self, fut, status, req.cmd, t0)
+        out, done = _respond_later(self, protocol.LOADED if loaded else protocol.OK, req.cmd, t0)
+        self._db.submit(Call(command, ctx, req.params, idem), done)
+        return out
 
     def _server_command(self, req: protocol.Request) -> list[Any]:
         """api.scm's kill-server and start-server (see db/commands/servers.py)."""
@@ -531,13 +526,13 @@ class Server:
             return protocol.error_wire("bad_request", f"{req.cmd} takes no params", self.meta())
         if req.cmd == "kill-server":
             self.request_shutdown("kill-server command")
-            return [protocol.OK, None, True, self.meta()]
+            return protocol.ok_wire(True, self.meta())
         # start-server: this server is the running one the caller asked for.
         answer = {
             "started": False, "server_id": self.server_id, "pid": self.pid,
             "dbfname": self.dbfname, "reason": f"a server of {self.dbfname} is running",
         }
-        return [protocol.OK, None, answer, self.meta()]
+        return protocol.ok_wire(answer, self.meta())
 
     def _check_run_id(self, run_id: int | None) -> None:
         want = dbfname_for_run_id(run_id, self.settings.num_run_dbs)
@@ -549,24 +544,25 @@ class Server:
 
 
 def _respond_later(
-    server: Server, fut: asyncio.Future[Outcome], status: str, cmd: str, t0: float
-) -> asyncio.Future[list[Any]]:
-    loop = asyncio.get_running_loop()
-    out: asyncio.Future[list[Any]] = loop.create_future()
+    server: Server, status: str, cmd: str, t0: float
+) -> tuple[asyncio.Future[list[Any]], Callable[[Outcome], None]]:
+    """The future answer of a db call, and the callback the db thread's batch
+    resolves it with (in the loop thread, after the commit)."""
+    out: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
 
-    def done(f: asyncio.Future[Outcome]) -> None:
+    def done(outcome: Outcome) -> None:
         server.call_finished()
-        ok, value = f.result()
+        ok, value = outcome
         if ok:
-            answer = [status, None, value, server.meta()]
+            answer = (protocol.ok_wire if status == protocol.OK else protocol.loaded_wire)(value, server.meta())
         else:
             code, message = value
             answer = protocol.error_wire(code, message, server.meta())
         server.counters.count_request(cmd, answer, time.perf_counter() - t0)
-        out.set_result(answer)
+        if not out.done():
+            out.set_result(answer)
 
-    fut.add_done_callback(done)
-    return out
+    return out, done
 
 
 _WHY = {

@@ -115,6 +115,7 @@ class Session:
 
     async def serve(self) -> None:
         deadline = self.server.settings.frame_deadline
+        transport = self.writer.transport
         frame_started = 0.0
         turn = 0
         try:
@@ -155,7 +156,10 @@ class Session:
                         await self._wait_flushed()
                     continue
                 turn = 0
-                await self.writer.drain()
+                if transport.get_write_buffer_size():
+                    # Only a buffered answer can have paused writing; with nothing
+                    # buffered drain() would return at once (but cost a coroutine).
+                    await self.writer.drain()
                 timeout: float | None = None
                 if self.decoder.pending:
                     if not frame_started:

@@ -31,14 +31,14 @@ import signal
 import socket
 import sys
 import time
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import msgpack
 import setproctitle
 
 from backend import procs
 from backend.area import Area, validate_dbfname
-from backend.config import Settings, coerce
+from backend.config import Settings
 from backend.errors import BackendError
 from backend.server.server import ScaleOut, run_server
 from backend.wire.standby import MAX_REQUEST, REQUEST_TIMEOUT, address, peer_uid, read_all
@@ -132,7 +132,7 @@ def _answer(
         if request.get("op") != "fork":
             raise ValueError(f"unknown op {request.get('op')!r}")
         dbfname = validate_dbfname(str(request.get("db")))
-        settings = _settings(request.get("settings"))
+        settings = Settings.from_wire(request.get("settings"), "standby request")
         pid = os.fork()
         if pid == 0:
             conn.close()
@@ -146,12 +146,6 @@ def _answer(
         except OSError:
             pass
         return "error"
-
-
-def _settings(raw: Any) -> Settings:
-    if not isinstance(raw, dict) or set(raw) != set(Settings.__dataclass_fields__):
-        raise ValueError("settings must name every setting")
-    return Settings(**{k: coerce(k, v, "standby request") for k, v in raw.items()})
 
 
 def _become_server(

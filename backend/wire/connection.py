@@ -8,7 +8,6 @@ so the layers above see only the error tree.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
 from dataclasses import dataclass, field
@@ -18,7 +17,17 @@ from backend.errors import ConnectError, ProtocolError, Timeout, TransportError
 from backend.states import RUNNING
 from backend.wire import protocol
 
-PING_WIRE = protocol.encode(["ping", None, [], None])
+PING_WIRE = protocol.encode(protocol.Request("ping", None, [], None).to_wire())
+
+
+def transport_error(exc: OSError, where: str, timed_out: str) -> TransportError:
+    """The one mapping of a socket error to the error tree: a timeout (``TimeoutError``,
+    alias ``socket.timeout``) is ``Timeout(timed_out)``, any other ``OSError`` is
+    ``ConnectError("<where>: <reason>")``. (Codec errors are ``ProtocolError``
+    already: ``protocol.decode_body``.) Built only on failure: no cost per call."""
+    if isinstance(exc, TimeoutError):
+        return Timeout(timed_out)
+    return ConnectError(f"{where}: {exc.strerror or exc}")
 
 
 @dataclass(frozen=True)
@@ -68,10 +77,9 @@ class Connection:
         else:
             try:
                 self.sock = socket.create_connection((host, port), timeout=timeout)
-            except TimeoutError as exc:
-                raise Timeout(f"connect to {host}:{port} timed out") from exc
             except OSError as exc:
-                raise ConnectError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from exc
+                where = f"{host}:{port}"
+                raise transport_error(exc, f"cannot connect to {where}", f"connect to {where} timed out") from exc
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # Responses are at most max-frame; allow a little for the envelope.
         self.max_frame = max_frame
@@ -91,10 +99,9 @@ class Connection:
         try:
             self.sock.settimeout(max(timeout, 0.001))
             self.sock.sendall(data)
-        except TimeoutError as exc:
-            raise Timeout(f"send to {self.host}:{self.port} timed out") from exc
         except OSError as exc:
-            raise ConnectError(f"send to {self.host}:{self.port} failed: {exc.strerror or exc}") from exc
+            where = f"send to {self.host}:{self.port}"
+            raise transport_error(exc, f"{where} failed", f"{where} timed out") from exc
 
     def receive(self, timeout: float) -> protocol.Response:
         end = time.monotonic() + timeout
@@ -108,15 +115,17 @@ class Connection:
             try:
                 self.sock.settimeout(left)
                 data = self.sock.recv(262144)
-            except TimeoutError as exc:
-                raise Timeout(f"no answer from {self.host}:{self.port} within {timeout:.3g}s") from exc
             except OSError as exc:
-                raise ConnectError(f"{self.host}:{self.port}: {exc.strerror or exc}") from exc
+                raise transport_error(
+                    exc, f"{self.host}:{self.port}", f"no answer from {self.host}:{self.port} within {timeout:.3g}s"
+                ) from exc
             if not data:
                 raise ConnectError(f"{self.host}:{self.port} closed the connection")
             self.decoder.feed(data)
 
-    def request(self, wire: list[Any], timeout: float) -> protocol.Response:
+    def request(self, req: protocol.Request | list[Any], timeout: float) -> protocol.Response:
+        """Send one request (a raw list only for tests that send malformed ones)."""
+        wire = req.to_wire() if isinstance(req, protocol.Request) else req
         self.send(protocol.encode_request(wire, self.max_frame), timeout)
         return self.receive(timeout)
 
@@ -152,7 +161,10 @@ def ping(host: str, port: int, timeout: float = 2.0) -> PingResult:
 
 
 async def aping(host: str, port: int, timeout: float = 2.0) -> PingResult:
-    """The asyncio twin of ``ping`` (used inside servers)."""
+    """The asyncio twin of ``ping`` (used inside servers). asyncio is imported
+    here, not at the top: the blocking client (``backend call``) never needs it."""
+    import asyncio
+
     t0 = time.perf_counter()
     writer = None
     try:

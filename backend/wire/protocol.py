@@ -252,6 +252,24 @@ def parse_response(obj: Any) -> Response:
     return Response(status, errmsg, result, meta)
 
 
+# The server's answers, built here so one module knows the layout. They are the list
+# form of ``Response`` (``Response(...).to_wire()``): the hot path builds no object
+# per answer.
+
+
+def ok_wire(result: Any, meta: dict[str, Any]) -> list[Any]:
+    return [OK, None, result, meta]
+
+
+def loaded_wire(result: Any, meta: dict[str, Any]) -> list[Any]:
+    return [LOADED, None, result, meta]
+
+
+def busy_wire(wait: float, meta: dict[str, Any]) -> list[Any]:
+    """Not executed: retry after ``wait`` seconds."""
+    return [BUSY, None, wait, meta]
+
+
 def error_wire(code: str, message: str, meta: dict[str, Any]) -> list[Any]:
     return [ERROR, f"{code}: {message}" if message else code, None, meta]
 

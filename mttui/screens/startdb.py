@@ -44,7 +44,7 @@ class StartDbScreen(ModalScreen[str | None]):
 
     def _submit(self) -> None:
         name = self.query_one(Input).value.strip()
-        if not DBFNAME_RE.match(name):
+        if not DBFNAME_RE.fullmatch(name):
             self.query_one("#error", Label).update(f"{name!r} is not main.db or <digits>.db")
             return
         self.dismiss(name)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 from pathlib import Path
+from typing import Any
 
+import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backend import config
 from backend.config import Settings, load_settings
@@ -193,5 +199,50 @@ def test_settings_replace_and_frozen() -> None:
 def test_launcher_env_round_trips_settings() -> None:
     """What a launcher exports as MTSERVE_* loads back to the same Settings."""
     s = Settings().replace(heartbeat=0.25, max_servers=2, host="10.1.1.1", journal_mode="wal")
-    env = {"MTSERVE_" + k.upper(): str(v) for k, v in s.as_dict().items()}
-    assert load_settings(None, environ=env) == s
+    assert load_settings(None, environ=s.to_env()) == s
+
+
+# -- the one codec across process boundaries (launcher env, standby request, supervisor child)
+
+
+def _setting_values() -> st.SearchStrategy[Settings]:
+    """Any valid Settings: every field drawn from values ``coerce`` accepts."""
+    parts: dict[str, st.SearchStrategy[Any]] = {}
+    for f in dataclasses.fields(Settings):
+        default = getattr(Settings(), f.name)
+        if f.name == "journal_mode":
+            parts[f.name] = st.sampled_from(("auto", "wal", "delete"))
+        elif f.name in ("port", "lowport"):
+            parts[f.name] = st.integers(0, 65535)
+        elif isinstance(default, str):
+            parts[f.name] = st.from_regex(r"[A-Za-z0-9.:\-]{1,40}", fullmatch=True)
+        elif isinstance(default, int):
+            parts[f.name] = st.integers(1, 10**6)  # within every upper bound (config._UPPER)
+        else:
+            parts[f.name] = st.floats(1e-6, 1e6, allow_nan=False, allow_infinity=False)
+    return st.builds(Settings, **parts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_setting_values())
+def test_settings_codec_round_trips(s: Settings) -> None:
+    env = s.to_env()
+    assert all(k.startswith("MTSERVE_") and isinstance(v, str) for k, v in env.items())
+    assert Settings.from_env(env) == s
+    assert load_settings(None, environ=env) == s  # what a launched server does
+    wire = msgpack.unpackb(msgpack.packb(s.to_wire()))  # the standby's fork request
+    assert Settings.from_wire(wire, "standby request") == s
+    assert Settings.from_wire(pickle.loads(pickle.dumps(s.to_wire())), "supervisor") == s  # spawn
+
+
+def test_settings_from_wire_checks_its_input() -> None:
+    wire = Settings().to_wire()
+    with pytest.raises(ConfigError, match="standby request: settings must name every setting"):
+        Settings.from_wire({k: v for k, v in wire.items() if k != "heartbeat"}, "standby request")
+    with pytest.raises(ConfigError, match="must name every setting"):
+        Settings.from_wire([1, 2], "standby request")
+    with pytest.raises(ConfigError, match="standby request: max-servers must be int"):
+        Settings.from_wire({**wire, "max_servers": "many"}, "standby request")
+    with pytest.raises(ConfigError, match="environment MTSERVE_HEARTBEAT"):
+        Settings.from_env({"MTSERVE_HEARTBEAT": "-1"})
+    assert Settings.from_env({}) == Settings()

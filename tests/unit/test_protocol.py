@@ -341,3 +341,21 @@ def test_check_auth_refuses_a_non_ascii_token_instead_of_raising() -> None:
 
     assert check_auth(b"k" * 64, "sid", "nonce", "\x80") is False
     assert check_auth(b"k" * 64, "sid", "nonce", "é" * 64) is False
+
+
+def test_answer_builders_are_the_list_form_of_response() -> None:
+    """The server builds answers with protocol's *_wire functions; each is what
+    ``Response(...).to_wire()`` gives and parses back to that Response."""
+    meta = {"sstate": "running", "sload": 0}
+    cases = [
+        (protocol.ok_wire(42, meta), protocol.Response(protocol.OK, None, 42, meta)),
+        (protocol.loaded_wire("x", meta), protocol.Response(protocol.LOADED, None, "x", meta)),
+        (protocol.busy_wire(0.2, meta), protocol.Response(protocol.BUSY, None, 0.2, meta)),
+        (protocol.error_wire("bad_request", "no", meta),
+         protocol.Response(protocol.ERROR, "bad_request: no", None, meta)),
+    ]
+    for wire, resp in cases:
+        assert wire == resp.to_wire()
+        assert protocol.parse_response(protocol.decode_body(protocol.encode(wire)[4:])) == resp
+    req = protocol.Request("get-var", 3, ["k"], {"idem": "a"})
+    assert protocol.parse_request(protocol.decode_body(protocol.encode(req.to_wire())[4:])) == req
