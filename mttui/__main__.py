@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import glob
 import logging
 import os
 import signal
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from backend.area import Area
-from backend.config import load_settings
+from backend.config import Settings, load_settings
 from backend.errors import BackendError
 from backend.wire.connection import ping as real_ping
 from mttui.model import Pinger, Probe
@@ -36,23 +37,51 @@ def make_app(
     poll: float | None = None, interval: float = 2.0, read_only: bool = False,
     label: str | None = None, watch: bool = True, filter_text: str = "", note: str = "",
     stats_fetcher: Callable[[], Fetcher] | None = None, traffic: bool = True,
+    also: Sequence[str | os.PathLike[str] | Area] = (),
 ) -> MonitorApp:
-    """Build the monitor for ``area``; raises ``BackendError`` for a bad area or config."""
+    """Build the monitor for ``area`` (and the areas in ``also``, in one table with an
+    Area column); raises ``BackendError`` for a bad area or config."""
     from mttui.app import MonitorApp
 
     the_area = area if isinstance(area, Area) else Area.open(area)
     settings = load_settings(the_area.root)
+    others: list[tuple[Area, Settings]] = []
+    for extra in also:
+        other = extra if isinstance(extra, Area) else Area.open(extra)
+        if other.root != the_area.root and other.root not in [a.root for a, _ in others]:
+            others.append((other, load_settings(other.root)))
     return MonitorApp(
         the_area, settings, pinger=pinger, clock=clock, probe=probe, poll=poll,
         interval=interval, read_only=read_only, label=label, watch=watch,
         filter_text=filter_text, note=note, stats_fetcher=stats_fetcher, traffic=traffic,
+        also=others,
     )
+
+
+GLOB_CHARS = frozenset("*?[")
+
+
+def expand_areas(given: Sequence[str]) -> list[str]:
+    """``--area`` values in order, a glob (``'/proj/*'``) expanded here to the
+    directories it matches, sorted; raises ``BackendError`` for one matching none."""
+    out: list[str] = []
+    for value in given:
+        if GLOB_CHARS & set(value):
+            found = sorted(p for p in glob.glob(os.path.expanduser(value)) if os.path.isdir(p))
+            if not found:
+                raise BackendError(f"area pattern {value!r} matches no directory")
+            out += found
+        else:
+            out.append(value)
+    return out
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="mttui", description="Live monitor of an area's servers.")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--area", metavar="PATH", help="the area to watch (default: .)")
+    where.add_argument("--area", metavar="PATH", action="append",
+                       help="the area to watch (default: .); again for several areas in one"
+                            " table; a quoted glob ('/proj/*') is expanded here")
     where.add_argument("--demo", action="store_true",
                        help="temporary area with 'backend serve' and a light load")
     p.add_argument("--poll", nargs="?", type=float, const=1.0, default=None, metavar="S",
@@ -118,14 +147,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             demo = Demo()
             setup_logging(demo.root)
             demo.start()
-            area_path: str = str(demo.root)
-        else:
-            area_path = args.area or "."
+            area_paths = [str(demo.root)]
         try:
-            area = Area.open(area_path)
+            if not args.demo:
+                area_paths = expand_areas(args.area or ["."])
+            area = Area.open(area_paths[0])
             if not args.demo:
                 setup_logging(area.root)
-            app = make_app(area, poll=args.poll, interval=args.interval,
+            app = make_app(area, also=area_paths[1:], poll=args.poll, interval=args.interval,
                            read_only=args.read_only, filter_text=args.filter,
                            note=DEMO_NOTE if args.demo else "", traffic=not args.no_traffic)
         except BackendError as exc:

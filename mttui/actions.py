@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from textual.app import App, SystemCommand
@@ -171,6 +172,11 @@ class ActionsMixin(App[None]):
     def set_interval_s(self, seconds: float) -> None:
         raise NotImplementedError
 
+    def area_of(self, entry: registry.Entry) -> tuple[Area, Settings]:
+        """The area (and its settings) ``entry`` belongs to: every action on a row
+        uses its own area's key file, logs and settings."""
+        return self.area, self.settings
+
     def task_failed(self, name: str) -> None:
         """A worker named ``name`` raised (the app clears its single-flight flags)."""
 
@@ -280,7 +286,7 @@ class ActionsMixin(App[None]):
         self.ping_entry(entry)
 
     def ping_entry(self, entry: registry.Entry) -> None:
-        pinger, timeout = self.pinger, self.settings.ping_timeout
+        pinger, timeout = self.pinger, self.area_of(entry)[1].ping_timeout
         self.run_task(lambda: PingOneDone(tasks.ping_one(entry, pinger, timeout)),
                       name="ping", group="actions")
 
@@ -334,34 +340,38 @@ class ActionsMixin(App[None]):
         self.push_screen(ConfirmScreen(question, yes_label=action.capitalize()), answered)
 
     def _action_task(self, action: str, entries: list[registry.Entry]) -> Callable[[], Message]:
-        area, settings, pinger = self.area, self.settings, self.pinger
-        probe, clock = self.probe, self.clock
-        if action in ("stop", "force stop"):
-            force = action == "force stop"
-            return lambda: ActionDone(action, tuple(
-                tasks.stop_many(area, settings, entries, force=force)))
-        if action == "restart":
-            return lambda: ActionDone(action, tuple(
-                tasks.restart_many(area, settings, entries, pinger)))
+        pinger, probe, clock = self.pinger, self.probe, self.clock
+        # Each server with its own area (several areas: grouped, in the order chosen).
+        groups: dict[Path, tuple[Area, Settings, list[registry.Entry]]] = {}
+        for entry in entries:
+            area, settings = self.area_of(entry)
+            groups.setdefault(area.root, (area, settings, []))[2].append(entry)
+
+        def one(area: Area, settings: Settings, some: list[registry.Entry]) -> list[tasks.Outcome]:
+            if action in ("stop", "force stop"):
+                return tasks.stop_many(area, settings, some, force=action == "force stop")
+            if action == "restart":
+                return tasks.restart_many(area, settings, some, pinger)
+            return tasks.prune_many(area, settings, some, pinger, probe, clock)
+
         return lambda: ActionDone(action, tuple(
-            tasks.prune_many(area, settings, entries, pinger, probe, clock)))
+            o for area, settings, some in groups.values() for o in one(area, settings, some)))
 
     def action_start_server(self) -> None:
         if self.read_only:
             return
         entry = self.selected_entry()
         if entry is not None:
-            self._start(entry.registration.dbfname)
+            self._start(entry.registration.dbfname, *self.area_of(entry))
             return
 
         def chosen(name: str | None) -> None:
-            if name:
-                self._start(name)
+            if name:  # an empty table: the first area
+                self._start(name, self.area, self.settings)
 
         self.push_screen(StartDbScreen(), chosen)
 
-    def _start(self, dbfname: str) -> None:
-        area, settings = self.area, self.settings
+    def _start(self, dbfname: str, area: Area, settings: Settings) -> None:
         self.run_task(lambda: StartDone(dbfname, tasks.start(area, settings, dbfname)),
                       name="start", group="actions")
 
@@ -452,7 +462,7 @@ class ActionsMixin(App[None]):
             self.notify("no server selected", severity="warning")
             return
         reg = row.entry.registration
-        self.push_screen(LogScreen(self.area.log_path(reg.dbfname, reg.pid)))
+        self.push_screen(LogScreen(self.area_of(row.entry)[0].log_path(reg.dbfname, reg.pid)))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

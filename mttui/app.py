@@ -10,7 +10,7 @@ screen is never redrawn more than 4 times a second however fast events come.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from textual.app import ComposeResult, SystemCommand
@@ -24,7 +24,7 @@ from backend import registry, syncstate
 from backend.area import Area
 from backend.config import Settings
 from backend.wire.connection import ping as real_ping
-from mttui import filtering, model, tasks
+from mttui import filtering, model, tasks, traffic
 from mttui.actions import MAIN_BINDINGS
 from mttui.console import ConsoleMixin
 from mttui.messages import PingOneDone, PingsDone, RegistryChanged, SnapshotRead, StartDone
@@ -50,6 +50,7 @@ class MonitorApp(ConsoleMixin):
         poll: float | None = None, interval: float = 2.0, read_only: bool = False,
         label: str | None = None, watch: bool = True, filter_text: str = "",
         note: str = "", stats_fetcher: Callable[[], Fetcher] | None = None, traffic: bool = True,
+        also: Sequence[tuple[Area, Settings]] = (),
     ) -> None:
         super().__init__()
         self.console_init(stats_fetcher, traffic)
@@ -58,7 +59,11 @@ class MonitorApp(ConsoleMixin):
         self.pinger, self.clock = pinger, clock
         self.probe = probe or model.Probe()
         self.interval, self.read_only = interval, read_only
-        self.label = label or str(area.root)
+        # Several areas (``also``): each has a label (the Area column, the row
+        # keys' prefix), its settings, scan cache and watcher. One area: label "".
+        every = [(area, settings), *also]
+        labels = model.short_labels(a.root for a, _s in every) if also else [""]
+        self.label = label or ", ".join(str(a.root) for a, _s in every)
         self.snapshot = model.Snapshot()
         self.pings = {}
         self.gone: dict[str, bool] = {}
@@ -77,14 +82,33 @@ class MonitorApp(ConsoleMixin):
         self._sync_read_at = -SYNC_STATE_EVERY_S
         self._sync_text = ""
         self._reported: set[str] = set()
-        self._cache = registry.ScanCache()
         # Single flight: a worker is running (until its result message is handled),
         # and whether to run once more then.
         self._rescanning = self._pinging = False
         self._rescan_again = self._ping_again = False
-        self._coalescer = Coalescer(lambda: self.post_message(RegistryChanged()))
-        self.watcher = RegistryWatcher(area.root, self._coalescer, poll) if watch else None
+        self.sources = [AreaSource(lab, a, s, self._new_coalescer(), watch, poll)
+                        for lab, (a, s) in zip(labels, every, strict=True)]
+        self._by_label = {src.label: src for src in self.sources}
+        self.multi_area = bool(also)
+        if self.multi_area and stats_fetcher is None:
+            self.make_fetcher = self._areas_fetcher
         self._ping_timer: Timer | None = None
+
+    def _new_coalescer(self) -> Coalescer:
+        return Coalescer(lambda: self.post_message(RegistryChanged()))
+
+    @property
+    def watcher(self) -> RegistryWatcher | None:
+        """The first area's watcher (the summary line names its kind)."""
+        return self.sources[0].watcher
+
+    def area_of(self, entry: registry.Entry) -> tuple[Area, Settings]:
+        src = self._by_label.get(model.area_label(entry), self.sources[0])
+        return src.area, src.settings
+
+    def _areas_fetcher(self) -> Fetcher:
+        # Each server's counters are asked for with its own area's key.
+        return traffic.keyed_fetcher({s.label: s.area.key() for s in self.sources})
 
     # -- layout and lifecycle -------------------------------------------------
 
@@ -102,13 +126,15 @@ class MonitorApp(ConsoleMixin):
         if self._initial_filter:
             self.action_set_filter(self._initial_filter)
         self.query_one(ServerTable).focus()
-        if self.watcher is not None:
+        for src in self.sources:
+            if src.watcher is None:
+                continue
             try:
-                self.watcher.start()
+                src.watcher.start()
             except OSError as exc:
-                self.notify(f"cannot watch {self.area.root}: {exc}", severity="error")
-            if self.watcher.fallback_reason:
-                self.notify(f"watching by polling: {self.watcher.fallback_reason}",
+                self.notify(f"cannot watch {src.area.root}: {exc}", severity="error")
+            if src.watcher.fallback_reason:
+                self.notify(f"watching by polling: {src.watcher.fallback_reason}",
                             severity="warning")
         self.set_interval(REDRAW_S, self.flush)
         self.set_interval(TICK_S, self._tick)
@@ -121,8 +147,9 @@ class MonitorApp(ConsoleMixin):
         self.request_flush()  # the columns that fit depend on the width
 
     def on_unmount(self) -> None:
-        if self.watcher is not None:
-            self.watcher.stop()
+        for src in self.sources:
+            if src.watcher is not None:
+                src.watcher.stop()
 
     @property
     def observer_kind(self) -> str:
@@ -134,8 +161,10 @@ class MonitorApp(ConsoleMixin):
         self.rescan()
 
     def rescan(self) -> None:
-        """Start a re-read unless one is running (then it runs once more after)."""
-        self._coalescer.taken()
+        """Start a re-read (of every area) unless one is running (then it runs once
+        more after)."""
+        for src in self.sources:
+            src.coalescer.taken()
         if self._rescanning:
             self._rescan_again = True
             return
@@ -143,9 +172,13 @@ class MonitorApp(ConsoleMixin):
         self.run_task(self._read, name="rescan", group="rescan")
 
     def _read(self) -> SnapshotRead:
-        if self.watcher is not None and self.watcher.retarget():
-            self._coalescer()  # .servinfo just appeared: files may predate the watch
-        return SnapshotRead(tasks.read_snapshot(self.area.servinfo_dir, self._cache, self.probe))
+        parts = []
+        for src in self.sources:
+            if src.watcher is not None and src.watcher.retarget():
+                src.coalescer()  # .servinfo just appeared: files may predate the watch
+            parts.append((src.label, tasks.read_snapshot(src.area.servinfo_dir, src.cache,
+                                                         self.probe, src.label)))
+        return SnapshotRead(parts[0][1] if len(parts) == 1 else tasks.merge_snapshots(parts))
 
     def ping_round(self, force: bool = False) -> None:
         if (self.paused and not force) or not self.snapshot.entries:
@@ -231,6 +264,10 @@ class MonitorApp(ConsoleMixin):
                 self._reported.add(snap.error)
                 self.notify(snap.error, title="cannot read the area", severity="error")
             return
+        for error in snap.area_errors:  # several areas: one unreadable, the others shown
+            if error not in self._reported:
+                self._reported.add(error)
+                self.notify(error, title="cannot read an area", severity="error")
         new = [e for e in snap.entries if e.name not in self.pings]
         changed = _shape(snap) != _shape(self.snapshot) or not self.loaded
         self.snapshot, self.loaded = snap, True
@@ -312,7 +349,8 @@ class MonitorApp(ConsoleMixin):
         shown = filtering.show_marks(
             filtering.apply(self.view_rows(rows), self.row_filter, self.hide_dead), self.marked)
         shown = model.visible_rows(shown, "", table.sort_column, table.sort_reverse)
-        table.apply(shown, model.fit_columns(shown, table_width(table), self.traffic_on))
+        table.apply(shown, model.fit_columns(shown, table_width(table), self.traffic_on,
+                                             self.multi_area))
         self._show_summary(rows)
         self.show_graphs()
         self.last_refresh_ms = (time.perf_counter() - t0) * 1000
@@ -382,6 +420,17 @@ class MonitorApp(ConsoleMixin):
             self._ping_timer.stop()
         self._ping_timer = self.set_interval(seconds, self.ping_round)
         self.dirty = True
+
+
+class AreaSource:
+    """One watched area: its label, settings, scan cache, coalescer and watcher."""
+
+    def __init__(self, label: str, area: Area, settings: Settings, coalescer: Coalescer,
+                 watch: bool, poll: float | None) -> None:
+        self.label, self.area, self.settings = label, area, settings
+        self.cache = registry.ScanCache()
+        self.coalescer = coalescer
+        self.watcher = RegistryWatcher(area.root, coalescer, poll) if watch else None
 
 
 def table_width(table: ServerTable) -> int:

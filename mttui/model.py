@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from backend import procs, registry
@@ -45,6 +46,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("req", "Req/s", 8, 4, traffic=True),
     Column("p99", "p99 ms", 8, 5, traffic=True),
     Column("err", "Err", 7, 6, traffic=True),
+    # Only with several areas (``mttui --area A --area B``); dropped last of all.
+    Column("area", "Area", 16, 1),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
@@ -72,6 +75,48 @@ Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
+class AreaEntry(registry.Entry):
+    """An entry of one of several watched areas: its ``name`` (the row key, and
+    the key of its pings, history and traffic) is ``<area label>/<file name>``,
+    unique across areas; ``path`` is still the file's own."""
+
+    area_label: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.area_label}/{self.path.name}"
+
+
+def area_label(entry: registry.Entry) -> str:
+    """The label of the area ``entry`` came from ("" with one area)."""
+    return entry.area_label if isinstance(entry, AreaEntry) else ""
+
+
+def short_labels(roots: Iterable[Path]) -> list[str]:
+    """Short names for areas: the directory's basename, with as many parent
+    directories as it takes to tell two alike apart."""
+    paths = [p.resolve() for p in roots]
+    depth = [1] * len(paths)
+
+    def label(i: int) -> str:
+        return "/".join(paths[i].parts[-depth[i]:]) if paths[i].parts[-depth[i]:] else str(paths[i])
+
+    while True:
+        seen: dict[str, list[int]] = {}
+        for i in range(len(paths)):
+            seen.setdefault(label(i), []).append(i)
+        clashes = [ix for ix in seen.values() if len(ix) > 1]
+        grown = False
+        for ix in clashes:
+            for i in ix:
+                if depth[i] < len(paths[i].parts):
+                    depth[i] += 1
+                    grown = True
+        if not grown:
+            return [label(i) for i in range(len(paths))]
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """One immutable read of ``.servinfo/``, made off the UI thread."""
 
@@ -79,6 +124,8 @@ class Snapshot:
     problems: tuple[registry.Problem, ...] = ()
     error: str | None = None
     remote: frozenset[str] = frozenset()  # names of registrations on other hosts
+    # With several areas: the areas that could not be read ("label: why"), while others could.
+    area_errors: tuple[str, ...] = ()
 
     def by_name(self) -> dict[str, registry.Entry]:
         return {e.name: e for e in self.entries}
@@ -100,7 +147,7 @@ class Row:
     ping: PingResult | None
     state: status.RowState
     remote: bool
-    cells: tuple[str, ...]  # plain text per COLUMNS entry
+    cells: tuple[str, ...]  # plain text per COLUMNS entry (Area: only with several areas)
     # One sort key per column, of that column's own type (str, int, float, tuples):
     # only values of one column are ever compared, which no single type says.
     sort_values: tuple[Any, ...]
@@ -148,13 +195,20 @@ def make_row(
         "-" if rtt is None else f"{rtt:.1f}",
         reg.server_id[:8],
         *traffic.cells(),
+        *_area_cell(entry),
     )
     sort_values = (
         (reg.host, reg.port), db_sort_key(reg.dbfname), reg.pid, row.label,
         -1 if sload is None else sload, age, touched, float("inf") if rtt is None else rtt,
-        reg.server_id, *traffic.sort_values(),
+        reg.server_id, *traffic.sort_values(), *_area_cell(entry),
     )
     return Row(entry.name, entry, ping, state, remote, cells, sort_values)
+
+
+def _area_cell(entry: registry.Entry) -> tuple[str, ...]:
+    """The Area cell (and sort value), last: only rows of several areas have one."""
+    label = area_label(entry)
+    return (label,) if label else ()
 
 
 def db_sort_key(dbfname: str) -> tuple[int, str]:
@@ -183,11 +237,11 @@ def group_by_db(rows: Iterable[Row], book: TrafficBook) -> list[Row]:
     Key ``db:<name>``; Server reads "N servers", State the best state of the
     group (RUNNING if any runs), Load the sum, Age the oldest, Touched the
     freshest, Req/s and Err the sums, p99 over the group's pooled latencies."""
-    groups: dict[str, list[Row]] = {}
-    for r in rows:
-        groups.setdefault(r.entry.registration.dbfname, []).append(r)
+    groups: dict[tuple[str, str], list[Row]] = {}
+    for r in rows:  # with several areas, one row per db of each area
+        groups.setdefault((area_label(r.entry), r.entry.registration.dbfname), []).append(r)
     out = []
-    for db, members in groups.items():
+    for (label, db), members in groups.items():
         best = min(members, key=lambda r: _state_rank(r.label))
         load = sum(r.ping.sload or 0 for r in members if r.ping is not None and r.ping.ok)
         age = max(r.sort_values[COLUMN_KEYS.index("age")] for r in members)
@@ -197,26 +251,28 @@ def group_by_db(rows: Iterable[Row], book: TrafficBook) -> list[Row]:
         cells = (
             f"{n} server{'s' if n != 1 else ''}", db, "", best.label, str(load),
             status.human_duration(age), status.human_duration(touched), "-", "",
-            *fig.cells(),
+            *fig.cells(), *([label] if label else []),
         )
         sort_values = (
             (str(n), 0), db_sort_key(db), 0, best.label, load, age, touched, 0.0, "",
-            *fig.sort_values(),
+            *fig.sort_values(), *([label] if label else []),
         )
-        out.append(Row(f"db:{db}", best.entry, best.ping, best.state, best.remote,
+        out.append(Row(f"db:{label}/{db}" if label else f"db:{db}", best.entry, best.ping, best.state, best.remote,
                        cells, sort_values))
     return out
 
 
 def fit_columns(
-    rows: Iterable[Row], width: int, traffic: bool = True,
+    rows: Iterable[Row], width: int, traffic: bool = True, areas: bool = False,
 ) -> list[tuple[str, int]]:
     """The columns to show in ``width`` cells, in display order, with their widths.
 
     Each column is as wide as its widest cell (at most ``max_width``) and at least
     its label plus room for the sort arrow. Columns are dropped by descending
-    ``drop`` until the rest fit; State, Load, Age and Touched always stay."""
-    wanted = [COLUMN_BY_KEY[k] for k in DISPLAY_ORDER if traffic or not COLUMN_BY_KEY[k].traffic]
+    ``drop`` until the rest fit; State, Load, Age and Touched always stay. Area
+    shows only with several areas (``areas``)."""
+    order = ("area", *DISPLAY_ORDER) if areas else DISPLAY_ORDER  # Area first, if at all
+    wanted = [COLUMN_BY_KEY[k] for k in order if traffic or not COLUMN_BY_KEY[k].traffic]
     index = {c.key: COLUMN_KEYS.index(c.key) for c in wanted}
     widths = {c.key: len(c.label) + ARROW for c in wanted}
     for r in rows:

@@ -7,7 +7,7 @@ applies results on its own thread, so no state is shared between threads.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,21 +21,39 @@ from backend.client.launcher import LaunchResult, start_server
 from backend.config import Settings
 from backend.errors import BackendError
 from backend.wire.connection import PingResult
-from mttui.model import Pinger, Probe, Snapshot
+from mttui.model import AreaEntry, Pinger, Probe, Snapshot
 
 MAX_PARALLEL_PINGS = 16
 
 
-def read_snapshot(servinfo: Path, cache: registry.ScanCache, probe: Probe) -> Snapshot:
-    """One full read of ``.servinfo/`` (unchanged files come from ``cache``)."""
+def read_snapshot(servinfo: Path, cache: registry.ScanCache, probe: Probe,
+                  label: str = "") -> Snapshot:
+    """One full read of ``.servinfo/`` (unchanged files come from ``cache``); with a
+    ``label`` (one of several areas) the entries are ``AreaEntry``s keyed by it."""
     try:
         scan = registry.scan(servinfo, cache=cache)
     except BackendError as exc:
         return Snapshot(error=str(exc))
     except OSError as exc:  # e.g. the area itself vanished
         return Snapshot(error=f"cannot read {servinfo}: {exc.strerror or exc}")
-    remote = frozenset(e.name for e in scan.entries if not probe.is_local(e.registration))
-    return Snapshot(scan.entries, scan.problems, None, remote)
+    found: tuple[registry.Entry, ...] = scan.entries
+    if label:
+        found = tuple(AreaEntry(e.path, e.registration, e.mtime, e.inode, label) for e in found)
+    remote = frozenset(e.name for e in found if not probe.is_local(e.registration))
+    return Snapshot(found, scan.problems, None, remote)
+
+
+def merge_snapshots(parts: Sequence[tuple[str, Snapshot]]) -> Snapshot:
+    """Several areas' snapshots as one. An area that cannot be read adds nothing
+    but its error (with its label); only if none can be read is the whole one an error."""
+    readable = [s for _label, s in parts if s.error is None]
+    errors = [f"{label}: {s.error}" for label, s in parts if s.error is not None]
+    if not readable:
+        return Snapshot(error="; ".join(errors))
+    return Snapshot(
+        tuple(e for s in readable for e in s.entries),
+        tuple(p for s in readable for p in s.problems), None,
+        frozenset().union(*(s.remote for s in readable)), tuple(errors))
 
 
 @dataclass(frozen=True)

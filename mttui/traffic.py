@@ -68,6 +68,15 @@ def real_fetcher(area: Area) -> Fetcher:
     return lambda entry, timeout: statsfetch.fetch_stats(key, entry, timeout)
 
 
+def keyed_fetcher(keys: Mapping[str, bytes]) -> Fetcher:
+    """Several areas: each entry's counters asked for with its own area's key
+    (``keys`` by area label, as ``model.AreaEntry`` carries it)."""
+    def one(entry: registry.Entry, timeout: float) -> statsfetch.Sample:
+        return statsfetch.fetch_stats(keys[getattr(entry, "area_label", "")], entry, timeout)
+
+    return one
+
+
 def fetch(
     entries: Iterable[registry.Entry], make_fetcher: Callable[[], Fetcher], timeout: float,
     clock: Callable[[], float] = time.time,

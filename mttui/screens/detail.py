@@ -15,7 +15,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Sparkline, Static
 from textual.worker import get_current_worker
 
+from backend import registry
 from backend.area import Area
+from backend.config import Settings
 from mttui import facts
 from mttui.facts import DetailData
 from mttui.messages import DetailGathered
@@ -38,8 +40,7 @@ class DetailSource(Protocol):
     @property
     def book(self) -> TrafficBook: ...
 
-    @property
-    def area(self) -> Area: ...
+    def area_of(self, entry: registry.Entry) -> tuple[Area, Settings]: ...
 
     @property
     def probe(self) -> Probe: ...
@@ -139,7 +140,7 @@ class DetailScreen(Screen[None]):
         if entry is None:
             return None
         reg = entry.registration
-        log_path = self.monitor.area.log_path(reg.dbfname, reg.pid)
+        log_path = self.monitor.area_of(entry)[0].log_path(reg.dbfname, reg.pid)
         log_name = f"logs/{log_path.name}"
         registration = facts.registration_lines(entry)
         if row is None:
@@ -178,7 +179,8 @@ class DetailScreen(Screen[None]):
     def action_log(self) -> None:
         if self.entry is not None:
             reg = self.entry.registration
-            self.app.push_screen(LogScreen(self.monitor.area.log_path(reg.dbfname, reg.pid)))
+            area = self.monitor.area_of(self.entry)[0]
+            self.app.push_screen(LogScreen(area.log_path(reg.dbfname, reg.pid)))
 
     def action_close(self) -> None:
         self.dismiss(None)
