@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -124,10 +125,33 @@ def setup_logging(area: Path) -> Path:
     return target
 
 
-def _exit_on_signals(app: MonitorApp) -> None:
-    """SIGTERM/SIGHUP end the app normally, so every ``finally`` runs."""
+# Seconds a signalled app may take to shut down before the process ends anyway.
+FORCED_EXIT_AFTER_S = 5.0
+
+
+def _exit_on_signals(app: MonitorApp, cleanup: Callable[[], None] = lambda: None) -> None:
+    """SIGTERM/SIGHUP end the app normally, so every ``finally`` runs.
+
+    If the terminal is gone (SIGHUP from a closed tmux or ssh session), Textual's
+    shutdown can block forever writing to it; an operator's ``kill`` must still
+    end the monitor. So a signalled app that has not exited within
+    ``FORCED_EXIT_AFTER_S`` (or a second signal) runs ``cleanup`` (the demo's
+    processes) and ends the process."""
+    signalled: list[int] = []
+
+    def force(signum: int) -> None:
+        try:
+            cleanup()
+        finally:
+            os._exit(128 + signum)
 
     def handler(signum: int, _frame: object) -> None:
+        if signalled:
+            force(signum)
+        signalled.append(signum)
+        timer = threading.Timer(FORCED_EXIT_AFTER_S, force, args=(signum,))
+        timer.daemon = True
+        timer.start()
         try:
             asyncio.get_running_loop().call_soon_threadsafe(app.exit)
         except RuntimeError:
@@ -160,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BackendError as exc:
             print(f"mttui: error: {exc}", file=sys.stderr)
             return 2
-        _exit_on_signals(app)
+        _exit_on_signals(app, demo.cleanup if demo is not None else lambda: None)
         app.run()
         return app.return_code or 0
     finally:
