@@ -73,7 +73,7 @@ class Settings:
         return cls(**_env_values(environ))
 
     def to_wire(self) -> dict[str, Any]:
-        """Every setting as a msgpack/pickle-safe map (str -> int, float or str)."""
+        """Every setting as a plain map (str -> int, float or str) that msgpack and JSON carry."""
         return self.as_dict()
 
     @classmethod

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.worker import get_current_worker
 
 from backend import events
@@ -92,7 +93,7 @@ class ConsoleMixin(ActionsMixin):
         return out
 
     def show_graphs(self) -> None:
-        self.query_one(GraphBand).show(self.graphs())
+        self.default_screen.query_one(GraphBand).show(self.graphs())
 
     # -- events ---------------------------------------------------------------------------
 
@@ -109,15 +110,26 @@ class ConsoleMixin(ActionsMixin):
                 return
             self.post_message(EventsArrived((event,)))
 
+    def _events_pane(self) -> EventsPane | None:
+        # The pane lives on the main screen, which may be under the detail screen
+        # (the app's own query_one looks at the top screen only), or gone at exit.
+        try:
+            return self.default_screen.query_one(EventsPane)
+        except NoMatches:
+            return None
+
     def on_events_arrived(self, message: EventsArrived) -> None:
-        self.query_one(EventsPane).add(message.events)
+        pane = self._events_pane()
+        if pane is not None:
+            pane.add(message.events)
 
     def on_action_failed(self, message: ActionFailed) -> None:
         # Textual calls every class's handler: ActionsMixin's notifies; this one
         # keeps the failure in the events pane, with the area's own events.
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.clock()))
-        self.query_one(EventsPane).note(f"{when} {'-':<8} {'monitor':<15} "
-                                        f"{message.action} failed: {message.error}")
+        pane = self._events_pane()
+        if pane is not None:
+            pane.note(f"{when} {'-':<8} {'monitor':<15} {message.action} failed: {message.error}")
 
     # -- actions --------------------------------------------------------------------------
 

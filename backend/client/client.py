@@ -41,6 +41,9 @@ from backend.errors import (
 from backend.wire import protocol
 from backend.wire.connection import Connection, PingResult, ping
 
+# The least time left in a call for which a ping is still worth sending.
+MIN_PING_S = 0.02
+
 # -- the client ------------------------------------------------------------------
 
 
@@ -341,7 +344,12 @@ class Client:
         for group in (fresh, suspect):
             if not group or loads:
                 continue
-            timeout = min(self.settings.ping_timeout, max(end - self._clock(), 0.001))
+            left = end - self._clock()
+            if left < MIN_PING_S:
+                # A ping cut to a few ms says nothing about the server, and its
+                # "no answer" would replace the real last failure in the error.
+                break
+            timeout = min(self.settings.ping_timeout, left)
             found, start_seen, last_failure = self._ping_group(group, timeout, now, unanswered, last_failure)
             starting = starting or start_seen
             for order, conn, load in found:

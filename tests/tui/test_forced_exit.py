@@ -23,8 +23,10 @@ class StuckApp:
         pass
 marker = Path(sys.argv[1])
 m._exit_on_signals(StuckApp(), cleanup=lambda: marker.write_text("cleaned"))
-print("ready", flush=True)
-asyncio.run(asyncio.sleep(60))
+async def main():
+    print("ready", flush=True)  # from inside the loop, as a signal to a running app comes
+    await asyncio.sleep(60)
+asyncio.run(main())
 """
 
 
