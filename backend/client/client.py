@@ -348,6 +348,8 @@ class Client:
             if left < MIN_PING_S:
                 # A ping cut to a few ms says nothing about the server, and its
                 # "no answer" would replace the real last failure in the error.
+                # Learning nothing, the call must not act either: no launch.
+                starting = True
                 break
             timeout = min(self.settings.ping_timeout, left)
             found, start_seen, last_failure = self._ping_group(group, timeout, now, unanswered, last_failure)
