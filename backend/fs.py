@@ -35,3 +35,19 @@ def filesystem_type(path: Path) -> str:
 
 def is_network_fs(path: Path) -> bool:
     return filesystem_type(path).lower() in NETWORK_FS
+
+
+def read_head(path: os.PathLike[str] | str, limit: int) -> bytes | None:
+    """Up to ``limit`` bytes from the start of a small file of ours, or None when
+    it cannot be read. Never through a symlink (O_NOFOLLOW) and never blocking
+    on a FIFO planted in its place (O_NONBLOCK)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, limit)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)

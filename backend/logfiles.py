@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backend.area import DBFNAME_RE
+from backend.fs import read_head
 
 LOG_RE = re.compile(rf"^server-(?P<dbfname>{DBFNAME_RE.pattern})-(?P<pid>[0-9]{{1,10}})\.log$")
 
@@ -70,16 +71,10 @@ def server_logs(logs_dir: Path, dbfname: str | None = None) -> list[LogFile]:
 
 def _first_line_time(path: Path) -> float | None:
     """The timestamp of the first log line (``logging``'s asctime, local time)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+    raw = read_head(path, 32)
+    if raw is None:
         return None
-    try:
-        head = os.read(fd, 32).decode("ascii", "replace")
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+    head = raw.decode("ascii", "replace")
     try:
         stamp = time.strptime(head[:19], "%Y-%m-%d %H:%M:%S")
         return time.mktime(stamp) + int(head[20:23]) / 1000

@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from backend.area import Area
+from backend.fs import read_head
 
 FILE_NAME = "sync-state.json"
 MAX_BYTES = 64 * 1024
@@ -48,16 +49,9 @@ def publish(area: Area, state: dict[str, Any]) -> None:
 
 def read(area: Area) -> dict[str, Any] | None:
     """The published state, or None (no sync has run here, or the file is unreadable)."""
-    try:
-        fd = os.open(area.logs_dir / FILE_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+    raw = read_head(area.logs_dir / FILE_NAME, MAX_BYTES)
+    if raw is None:
         return None
-    try:
-        raw = os.read(fd, MAX_BYTES)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
     try:
         state = json.loads(raw)
     except ValueError:

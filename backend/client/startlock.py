@@ -31,6 +31,7 @@ from pathlib import Path
 from backend import events, procs
 from backend.backoff import Backoff
 from backend.errors import ConfigError, StartLockBusy
+from backend.fs import read_head
 
 LEASE_TTL = 10.0
 """Seconds a holder may keep the lock: the critical section (a directory scan, a
@@ -47,16 +48,10 @@ class Holder:
 
 
 def _read(path: Path) -> Holder | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+    raw = read_head(path, 512)
+    if raw is None:
         return None
-    try:
-        text = os.read(fd, 512).decode("ascii", "replace")
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+    text = raw.decode("ascii", "replace")
     fields = dict(part.partition("=")[::2] for part in text.split())
     try:
         return Holder(int(fields["pid"]), fields["host"], float(fields["at"]), fields["token"])
