@@ -1,3 +1,3 @@
-from backend.cli import main
+from backend.cli import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())

@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,8 +171,9 @@ class Area:
         # characters"): 50 clients starting on a fresh area hit that. So the key is
         # written to an exclusive temp file and link(2)ed into place: link never
         # replaces an existing name, and readers only ever see a complete key.
-        text = secrets.token_hex(32)
-        tmp = self.root / f".mtkey.tmp-{secrets.token_hex(6)}"
+        # os.urandom(n).hex() = secrets.token_hex(n): a backend call never imports secrets
+        text = os.urandom(32).hex()
+        tmp = self.root / f".mtkey.tmp-{os.urandom(6).hex()}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except OSError as exc:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import secrets
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -312,7 +311,8 @@ def in_the_future(entry: Entry, now: float, slack: float = 1.0) -> float:
 def publish(directory: Path, reg: Registration) -> Path:
     """Atomically create ``directory/reg.name``: exclusive temp file, fsync, rename."""
     final = directory / reg.name
-    tmp = directory / f"{TEMP_PREFIX}{reg.name}.{secrets.token_hex(6)}"
+    # os.urandom(n).hex() = secrets.token_hex(n): a backend call never imports secrets
+    tmp = directory / f"{TEMP_PREFIX}{reg.name}.{os.urandom(6).hex()}"
     data = format_registration(reg).encode("utf-8")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
 import stat
 import time
 from pathlib import Path
@@ -42,7 +41,8 @@ def mark(servinfo_dir: Path, reg: Registration, ttl: float, now: float | None = 
     if ttl <= 0:
         return
     until = (time.time() if now is None else now) + min(ttl, MAX_TTL)
-    tmp = servinfo_dir / f".tmp-suspect-{secrets.token_hex(6)}"
+    # os.urandom(n).hex() = secrets.token_hex(n): a backend call never imports secrets
+    tmp = servinfo_dir / f".tmp-suspect-{os.urandom(6).hex()}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         with os.fdopen(fd, "w", encoding="ascii") as f:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backend.area import Area
 from backend.cli.common import CliError
 from backend.config import load_settings
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def cmd_call(args: argparse.Namespace) -> int:

@@ -3,14 +3,16 @@ command-line spelling of a dbfname, settings from flags."""
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backend.area import Area, validate_dbfname
 from backend.config import Settings, load_settings
 from backend.errors import BackendError
+
+if TYPE_CHECKING:
+    import argparse
 
 EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 EXIT_CODES = """\
@@ -53,17 +55,22 @@ def number(
         try:
             value = kind(text)
         except OverflowError:
-            raise argparse.ArgumentTypeError(f"{text!r} is out of range") from None
+            raise _refusal(f"{text!r} is out of range") from None
         # A ValueError (not a number) propagates: argparse says "invalid int value".
         if not math.isfinite(value) or value < lo or (lo_open and value == lo) or value > hi:
             low = f"> {_shown(kind, lo)}" if lo_open else f">= {_shown(kind, lo)}"
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is out of range (must be {low} and <= {_shown(kind, hi)})"
-            )
+            raise _refusal(f"{text!r} is out of range (must be {low} and <= {_shown(kind, hi)})")
         return value
 
     parse.__name__ = getattr(kind, "__name__", "number")  # argparse names it in messages
     return parse
+
+
+def _refusal(message: str) -> Exception:
+    # Imported only to refuse: a well-formed ``backend call`` never loads argparse (callargs.py).
+    import argparse
+
+    return argparse.ArgumentTypeError(message)
 
 
 def _shown(kind: Callable[[str], float], value: float) -> str:

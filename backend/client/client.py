@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import secrets
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -144,7 +144,8 @@ class Client:
         dbfname = dbfname_for_run_id(run_id, self.settings.num_run_dbs)
         meta = dict(meta or {})
         if commandinfo.is_write(cmd) and "idem" not in meta:
-            meta["idem"] = secrets.token_hex(16)
+            # secrets.token_hex(16), without importing secrets (random, base64) into a CLI call
+            meta["idem"] = os.urandom(16).hex()
         if deadline is not None and not (
             isinstance(deadline, (int, float)) and math.isfinite(deadline) and 0 < deadline <= 1e9
         ):

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_backend_never_imports_the_ui() -> None:
     code = (
-        "import sys, backend.cli, backend.server.server, backend.client.client, backend.ops.supervisor, "
+        "import sys, backend.cli.parser, backend.cli.dispatch, backend.server.server, backend.client.client, "
+        "backend.ops.supervisor, "
         "backend.client.control, backend.client.status, backend.db.direct, backend.ops.demoload\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'mttui'))\n"
         "assert not bad, bad"

@@ -266,9 +266,9 @@ def test_servers_and_the_cli_never_load_prometheus_client() -> None:
     import sys
 
     code = (
-        "import sys, backend.cli, backend.server.server, backend.client.client, backend.ops.supervisor, "
+        "import sys, backend.cli.parser, backend.server.server, backend.client.client, backend.ops.supervisor, "
         "backend.client.statsfetch, backend.ops.observe, backend.events\n"
-        "backend.cli.build_parser()\n"
+        "backend.cli.parser.build_parser()\n"
         "assert 'prometheus_client' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
