@@ -1,5 +1,9 @@
 """A ``backend call`` to a running server imports only what a call needs
-(issue 16 item 1): checked on the imports themselves, not on time."""
+(issue 16 item 1): checked on the imports themselves, not on time.
+
+The plain form is parsed without argparse (``cli/callargs.py``); any other
+form, ``--help`` included, by the call-only argparse parser, never by the full
+one (``cli/parser.py``, every subcommand); both give the same answers."""
 
 from __future__ import annotations
 
@@ -10,22 +14,31 @@ from pathlib import Path
 from tests.helpers import backend, clean_env
 
 HEAVY = ("asyncio", "psutil", "sqlite3", "logging", "prometheus_client", "textual", "mttui",
-         "backend.db", "backend.server", "backend.client.launcher", "backend.ops", "backend.stats")
+         "backend.db", "backend.server", "backend.client.launcher", "backend.ops", "backend.stats",
+         # The full parser and its subcommands' modules; secrets (random, base64): os.urandom does.
+         "backend.cli.parser", "backend.cli.pool", "backend.cli.central", "secrets", "random")
+# Only what a call needs to read the plain form: argparse (and what it loads for help) neither.
+PARSING = ("argparse", "gettext", "shutil", "backend.cli.callparser")
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-X", "importtime", "-m", "backend", *argv],
+                          capture_output=True, text=True, timeout=60, env=clean_env())
+
+
+def _modules(stderr: str) -> set[str]:
+    return {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines()
+            if line.startswith("import time:") and "|" in line}
 
 
 def _imported(area: Path, *call: str) -> tuple[str, set[str]]:
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "backend", "call", "--area", str(area), *call],
-        capture_output=True, text=True, timeout=60, env=clean_env(),
-    )
+    proc = _run("call", "--area", str(area), *call)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    modules = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
-               if line.startswith("import time:") and "|" in line}
-    return proc.stdout.strip(), modules
+    return proc.stdout.strip(), _modules(proc.stderr)
 
 
-def _heavy(modules: set[str]) -> set[str]:
-    return {m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)}
+def _heavy(modules: set[str], heavy: tuple[str, ...] = HEAVY) -> set[str]:
+    return {m for m in modules if any(m == h or m.startswith(h + ".") for h in heavy)}
 
 
 def test_call_to_a_running_server_imports_no_heavy_module(area: Path) -> None:
@@ -35,9 +48,28 @@ def test_call_to_a_running_server_imports_no_heavy_module(area: Path) -> None:
     assert out == "blue"
     assert "backend.client.client" in modules and "msgpack" in modules  # really a wire call
     assert not _heavy(modules), sorted(_heavy(modules))
-    out, modules = _imported(area, "set-var", "color", "red")
-    assert not _heavy(modules), sorted(_heavy(modules))
+    assert not _heavy(modules, PARSING), sorted(_heavy(modules, PARSING))
+    out, modules = _imported(area, "--json", "-q", "--deadline", "20", "set-var", "color", "red")
+    assert not _heavy(modules, HEAVY + PARSING), sorted(_heavy(modules, HEAVY + PARSING))
     assert _imported(area, "get-var", "color")[0] == "red"
+
+
+def test_other_forms_of_a_call_use_the_call_only_parser_with_the_same_result(area: Path) -> None:
+    backend("call", "--area", str(area), "set-var", "n", "7", check=True)
+    plain = _imported(area, "--json", "get-var", "n")
+    for form in (["get-var", "n", "--json"], ["--js", "get-var", "n"], ["--json", "--", "get-var", "n"]):
+        out, modules = _imported(area, *form)
+        assert out == plain[0] == '"7"', form
+        assert "argparse" in modules and "backend.cli.callparser" in modules  # argparse read it ...
+        assert not _heavy(modules), (form, sorted(_heavy(modules)))  # ... without the full parser
+    usage = _run("call", "--area", str(area), "--bogus", "get-var", "n")
+    assert usage.returncode == 2
+    assert [line for line in usage.stderr.splitlines() if not line.startswith("import time:")] == [
+        "backend: error: unrecognized arguments: --bogus (see --help)"]
+    assert "backend.cli.parser" not in _modules(usage.stderr)
+    helped = _run("call", "--help")
+    assert helped.returncode == 0 and "get-var" in helped.stdout and "--deadline S" in helped.stdout
+    assert "backend.cli.parser" not in _modules(helped.stderr)
 
 
 def test_direct_call_still_reads_the_db(area: Path) -> None:
