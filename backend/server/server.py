@@ -43,7 +43,7 @@ from backend.server import admission
 from backend.server.counters import INVALID_REQUEST, Counters
 from backend.server.dbworker import DbWorker
 from backend.server.ratelimit import RateLimit
-from backend.server.session import Session
+from backend.server.session import Answer, PendingAnswer, Session
 from backend.wire import protocol
 from backend.wire.connection import PingResult, aping
 
@@ -142,8 +142,8 @@ class Server:
         # of them is read or any dropped one's fd is released. A small batch lets a
         # client's ping be read (and evicted fds be freed) between batches; the
         # kernel's queue is then made long again (admission.LISTEN_BACKLOG).
-        listener = await asyncio.start_server(
-            self._on_connection, self.settings.host, self.settings.port or 0,
+        listener = await loop.create_server(
+            lambda: Session(self), self.settings.host, self.settings.port or 0,
             reuse_address=True, backlog=admission.ACCEPT_BATCH,
         )
         for tsock in listener.sockets:
@@ -411,11 +411,10 @@ class Server:
 
     # -- connections ------------------------------------------------------------------
 
-    async def _on_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        session = Session(self, reader, writer)
-        peer = writer.get_extra_info("peername")
+    def session_opened(self, session: Session) -> bool:
+        """Admission for a new connection: False when it may not stay."""
+        transport = session.transport
+        peer = transport.get_extra_info("peername") if transport is not None else None
         address = str(peer[0]) if peer else ""
         admitted, drop = self.admission.admit(
             session, "" if procs.is_loopback_address(address) else address
@@ -428,23 +427,22 @@ class Server:
         if not admitted:  # every connection is authenticated and the table is full
             log.warning("WARNING: refusing a connection: %d connections open",
                         self.admission.total, extra={"rate_limited": True})
-            session.abort()
-            return
+            return False
         self._sessions.add(session)
         self.counters.count_connection()
-        try:
-            await session.serve()
-        finally:
-            self._sessions.discard(session)
-            self.counters.connection_closed()
-            self.admission.closed(session)
+        return True
+
+    def session_closed(self, session: Session) -> None:
+        self._sessions.discard(session)
+        self.counters.connection_closed()
+        self.admission.closed(session)
 
     def _sweep(self) -> None:
         self._sweep_pending = False
         for old in self.admission.excess():
             old.abort()
 
-    def dispatch(self, session: Session, obj: Any) -> list[Any] | asyncio.Future[list[Any]]:
+    def dispatch(self, session: Session, obj: Any) -> Answer:
         """One decoded request -> a response (now) or a future response.
 
         Every answered request is counted once: here when the answer is
@@ -463,7 +461,7 @@ class Server:
 
     def _answer(
         self, session: Session, req: protocol.Request, t0: float
-    ) -> list[Any] | asyncio.Future[list[Any]]:
+    ) -> Answer:
         if req.cmd == "ping":
             return protocol.ok_wire(self.server_id, {
                 "sstate": self.state, "sload": self.inflight, "nonce": session.nonce,
@@ -545,10 +543,10 @@ class Server:
 
 def _respond_later(
     server: Server, status: str, cmd: str, t0: float
-) -> tuple[asyncio.Future[list[Any]], Callable[[Outcome], None]]:
-    """The future answer of a db call, and the callback the db thread's batch
+) -> tuple[PendingAnswer, Callable[[Outcome], None]]:
+    """The answer to come of a db call, and the callback the db thread's batch
     resolves it with (in the loop thread, after the commit)."""
-    out: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+    out = PendingAnswer()
 
     def done(outcome: Outcome) -> None:
         server.call_finished()
@@ -559,8 +557,7 @@ def _respond_later(
             code, message = value
             answer = protocol.error_wire(code, message, server.meta())
         server.counters.count_request(cmd, answer, time.perf_counter() - t0)
-        if not out.done():
-            out.set_result(answer)
+        out.resolve(answer)
 
     return out, done
 

@@ -87,23 +87,17 @@ def _no_ext(code: int, data: bytes) -> Any:
     raise ProtocolError(f"msgpack ext type {code} is not allowed")
 
 
-def _str_keys(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
-    # strict_map_key=True still admits bytes keys; the protocol's maps have str keys only.
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if not isinstance(k, str):
-            raise ProtocolError(f"map key of type {type(k).__name__} is not allowed")
-        out[k] = v
-    return out
+# Two things plain msgpack admits that the protocol does not, both looked for
+# after decoding and only in a body whose bytes could hold them (one membership
+# test of an int per marker byte: a C memchr; a Python hook per map cost more
+# than decoding the whole request):
+# - ext type -1 (timestamp): it never reaches ext_hook, msgpack decodes it into a
+#   ``Timestamp`` itself; its encodings (fixext4/fixext8/ext8 len 12) carry 0xff;
+# - a bytes map key (strict_map_key admits str and bytes): only bin8/16/32
+#   (0xc4-0xc6) encode bytes.
 
 
-# Ext type -1 (timestamp) never reaches ext_hook: msgpack decodes it itself into a
-# ``Timestamp``. Its encodings (fixext4/fixext8/ext8 len 12, type 0xff) are cheap to
-# look for; only a body that might hold one is walked.
-_TIMESTAMP_MARKERS = (b"\xd6\xff", b"\xd7\xff", b"\xc7\x0c\xff")
-
-
-def _reject_timestamps(obj: Any) -> None:
+def _check_tree(obj: Any) -> None:
     stack = [obj]
     while stack:
         o = stack.pop()
@@ -112,22 +106,18 @@ def _reject_timestamps(obj: Any) -> None:
         if isinstance(o, list):
             stack.extend(o)
         elif isinstance(o, dict):
+            for k in o:
+                if not isinstance(k, str):
+                    raise ProtocolError(f"map key of type {type(k).__name__} is not allowed")
             stack.extend(o.values())
 
 
-def decode_body(body: bytes) -> Any:
+def decode_body(body: bytes | bytearray) -> Any:
     """Decode one frame body; ``ProtocolError`` on anything that is not plain msgpack."""
     try:
-        obj = msgpack.unpackb(
-            body,
-            raw=False,
-            strict_map_key=True,
-            ext_hook=_no_ext,
-            object_pairs_hook=_str_keys,
-        )
-        # One memchr for the common case (no 0xff byte at all), then the markers.
-        if b"\xff" in body and any(m in body for m in _TIMESTAMP_MARKERS):
-            _reject_timestamps(obj)
+        obj = msgpack.unpackb(body, raw=False, strict_map_key=True, ext_hook=_no_ext)
+        if 0xFF in body or 0xC4 in body or 0xC5 in body or 0xC6 in body:
+            _check_tree(obj)
         return obj
     except ProtocolError:
         raise
@@ -153,34 +143,60 @@ class FrameDecoder:
 
     ``max_frame`` may be changed between ``next`` calls (e.g. raised after the
     connection authenticates); it applies to the next header parsed.
+
+    The bytes are held with a read offset, not consumed by deleting from the
+    front: a chunk of many pipelined frames costs one pass, not a memmove per
+    frame, and a chunk that arrives when nothing is buffered (the common case:
+    one request per read) is kept as it is, not copied.
     """
 
-    __slots__ = ("_buf", "max_frame")
+    __slots__ = ("_buf", "_pos", "max_frame")
 
     def __init__(self, max_frame: int) -> None:
-        self._buf = bytearray()
+        self._buf: bytes | bytearray = b""
+        self._pos = 0
         self.max_frame = max_frame
 
     def feed(self, data: bytes) -> None:
-        self._buf += data
+        buf = self._buf
+        if self._pos >= len(buf):
+            self._buf, self._pos = data, 0
+            return
+        if isinstance(buf, bytearray):
+            if self._pos:
+                del buf[: self._pos]
+        else:
+            # Part of a frame is left: from now on grow a bytearray (appending to
+            # bytes would copy everything held on every chunk of a large frame).
+            buf = bytearray(memoryview(buf)[self._pos :])
+        buf += data
+        self._buf, self._pos = buf, 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held (whole frames not yet taken, and part of one)."""
+        return len(self._buf) - self._pos
 
     @property
     def pending(self) -> bool:
         """True while part of a frame is buffered (the read deadline runs)."""
-        return bool(self._buf)
+        return len(self._buf) > self._pos
 
     def next(self) -> Any | None:
-        buf = self._buf
-        if len(buf) < 4:
+        buf, pos = self._buf, self._pos
+        if len(buf) - pos < 4:
             return None
-        (size,) = HEADER.unpack_from(buf, 0)
+        (size,) = HEADER.unpack_from(buf, pos)
         if size > self.max_frame:
             raise FrameTooLarge(f"frame of {size} bytes exceeds the cap of {self.max_frame}")
-        if len(buf) < 4 + size:
+        end = pos + 4 + size
+        if len(buf) < end:
             return None
-        with memoryview(buf) as view:
-            body = bytes(view[4 : 4 + size])  # one copy, not a bytearray slice and then bytes
-        del buf[: 4 + size]
+        body = buf[pos + 4 : end]
+        if end == len(buf):
+            self._buf, self._pos = b"", 0
+        else:
+            self._pos = end
         obj = decode_body(body)
         if obj is None:
             # ``next`` returns None for "no whole frame yet", so a frame holding nil was
@@ -191,7 +207,7 @@ class FrameDecoder:
         return obj
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs a setattr call per field, per request
 class Request:
     cmd: str
     run_id: int | None

@@ -26,6 +26,7 @@ from backend.db import api
 from backend.errors import BackendError, ProtocolError
 from backend.server.dbworker import DbWorker
 from backend.server.server import Server
+from backend.server.session import PendingAnswer
 from backend.wire import protocol
 from backend.wire.connection import Connection, ping
 from tests.faults.util import authed, decode_all, log_text, raw_socket, recv_until_closed, start_server, stop_proc
@@ -253,8 +254,12 @@ def _in_process_server(root: Path) -> tuple[Server, asyncio.AbstractEventLoop]:
 
 async def _dispatch(srv: Server, session: _FakeSession, obj: Any) -> Any:
     out = srv.dispatch(session, obj)  # type: ignore[arg-type]
-    if isinstance(out, asyncio.Future):
-        out = await asyncio.wait_for(out, 10)
+    if isinstance(out, PendingAnswer):
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        out.on_ready = lambda: ready.set_result(None)
+        if out.answer is None:
+            await asyncio.wait_for(ready, 10)
+        out = out.answer
     return out
 
 
