@@ -308,11 +308,16 @@ def in_the_future(entry: Entry, now: float, slack: float = 1.0) -> float:
 # -- writing -------------------------------------------------------------------
 
 
+def _temp_suffix() -> str:
+    # secrets.token_hex(6) without importing secrets (random, base64): a backend
+    # call loads this module and never publishes.
+    return os.urandom(6).hex()
+
+
 def publish(directory: Path, reg: Registration) -> Path:
     """Atomically create ``directory/reg.name``: exclusive temp file, fsync, rename."""
     final = directory / reg.name
-    # os.urandom(n).hex() = secrets.token_hex(n): a backend call never imports secrets
-    tmp = directory / f"{TEMP_PREFIX}{reg.name}.{os.urandom(6).hex()}"
+    tmp = directory / f"{TEMP_PREFIX}{reg.name}.{_temp_suffix()}"
     data = format_registration(reg).encode("utf-8")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)

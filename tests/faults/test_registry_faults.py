@@ -380,7 +380,7 @@ def test_publish_over_planted_links_leaves_the_victim_alone(area: Path, monkeypa
         assert registry.read_entry(sdir / reg.name).registration == reg
         (sdir / reg.name).unlink()
     # a symlink at the (predicted) temp name: the exclusive create refuses
-    monkeypatch.setattr(registry.secrets, "token_hex", lambda n: "feedface")
+    monkeypatch.setattr(registry, "_temp_suffix", lambda: "feedface")
     os.symlink(victim, sdir / f".tmp-{reg.name}.feedface")
     with pytest.raises(registry.RegistryError):
         registry.publish(sdir, reg)

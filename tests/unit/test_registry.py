@@ -456,7 +456,7 @@ def test_publish_does_not_follow_planted_temp_name(
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
     r = reg()
-    monkeypatch.setattr(registry.secrets, "token_hex", lambda n=None: "feedc0ffee00")
+    monkeypatch.setattr(registry, "_temp_suffix", lambda: "feedc0ffee00")
     planted = servdir / f".tmp-{r.name}.feedc0ffee00"
     os.symlink(victim, planted)
     with pytest.raises(RegistryError, match="cannot create"):
