@@ -11,9 +11,10 @@ same table that ``callparser.add_call`` builds the argparse parser from:
 options before ``CMD``, each spelled out in full, a value as the next word.
 Anything else (``--help``, ``--area=P``, ``--`` or an abbreviation, an option
 after ``CMD``, a word starting with ``-`` anywhere, a missing ``--area``, a
-value that does not convert) returns ``None``, and the full argparse parser
-parses it: it accepts what it accepts and words every error and help text,
-exactly as before. ``tests/unit/test_callargs.py`` checks the two agree.
+value that does not convert) returns ``None``, and argparse parses it (the
+call-only parser, ``callparser.call_parser``): it accepts what it accepts and
+words every error and help text, exactly as before.
+``tests/unit/test_callargs.py`` checks the two agree.
 
 This module never imports argparse (tests/integration/test_lean_call.py).
 """
