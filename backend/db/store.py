@@ -35,7 +35,7 @@ Outcome = tuple[bool, Any]
 """(True, result) or (False, (code, message))."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per request, and a frozen __init__ costs a call per field
 class Call:
     command: Command
     ctx: CallContext
@@ -107,6 +107,7 @@ class Store:
     def __init__(self, path: Path, *, journal_mode: str = "auto", busy_timeout: float = 10.0):
         self.path = path
         self.conn = connect(path, journal_mode=journal_mode, busy_timeout=busy_timeout)
+        self._busy_ms = int(busy_timeout * 1000)
         self.journal_mode: str = self.conn.execute("PRAGMA journal_mode").fetchone()[0]
         self._write_batches = 0
 
@@ -115,19 +116,53 @@ class Store:
 
     def run(self, calls: list[Call]) -> list[Outcome]:
         """Run ``calls`` in one transaction; one outcome per call, in order."""
+        if len(calls) > 1:
+            # Optimistic: no savepoint per call (two statements each). Calls
+            # rarely fail; when one does, the transaction is rolled back and the
+            # batch run again with a savepoint per call, so the failure undoes
+            # only its own call. Nothing was committed or answered in between.
+            outcomes = self._transaction(calls, savepoints=False, stop_on_error=True)
+            if outcomes is not None:
+                return outcomes
+        out = self._transaction(calls, savepoints=len(calls) > 1)
+        assert out is not None
+        return out
+
+    def run_nowait(self, call: Call) -> Outcome | None:
+        """Run one call now, or None when the database is locked by someone else
+        (nothing done then): for the server's loop thread, which must never wait
+        for a lock (see ``server/dbworker.py``)."""
+        conn = self.conn
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            outcome = self._transaction([call], savepoints=False, busy_undo=True)
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+        return None if outcome is None else outcome[0]
+
+    def _transaction(
+        self, calls: list[Call], *, savepoints: bool, stop_on_error: bool = False,
+        busy_undo: bool = False,
+    ) -> list[Outcome] | None:
+        """One transaction over ``calls``. None (rolled back, nothing done) when
+        ``stop_on_error`` and a call failed, or ``busy_undo`` and the outcome
+        would be ``db_busy``."""
         conn = self.conn
         any_write = any(c.command.write for c in calls)
         try:
             conn.execute("BEGIN IMMEDIATE" if any_write else "BEGIN")
         except sqlite3.Error as exc:
-            return [(False, sqlite_error(exc))] * len(calls)
+            err = sqlite_error(exc)
+            if busy_undo and err[0] == "db_busy":
+                return None
+            return [(False, err)] * len(calls)
         outcomes: list[Outcome] = []
-        # A batch of one needs no savepoint: on error the whole (one-call)
-        # transaction is rolled back instead. Saves two statements per call on
-        # the common one-client path.
-        savepoints = len(calls) > 1
-        for i, call in enumerate(calls):
-            outcomes.append(self._run_one(conn, call, i, savepoints))
+        for call in calls:
+            outcome = self._run_one(conn, call, savepoints)
+            if not outcome[0] and (stop_on_error or (busy_undo and outcome[1][0] == "db_busy")):
+                self._rollback(conn)
+                return None
+            outcomes.append(outcome)
             if not conn.in_transaction:
                 # sqlite rolled the whole transaction back (it may on SQLITE_FULL,
                 # IOERR, NOMEM): earlier writes of this batch are gone too.
@@ -138,10 +173,9 @@ class Store:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             err = sqlite_error(exc)
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
+            self._rollback(conn)
+            if busy_undo and err[0] == "db_busy":
+                return None
             # Nothing of this transaction is durable: every write fails; reads
             # computed inside it are still valid answers.
             return [
@@ -149,6 +183,14 @@ class Store:
                 for call, out in zip(calls, outcomes, strict=True)
             ]
         return outcomes
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
     @staticmethod
     def _aborted(calls: list[Call], outcomes: list[Outcome]) -> list[Outcome]:
@@ -174,8 +216,10 @@ class Store:
                 # Pruning is housekeeping: never fail the batch for it.
                 self._undo(conn, "prune")
 
-    def _run_one(self, conn: sqlite3.Connection, call: Call, i: int, savepoint: bool = True) -> Outcome:
-        sp = f"c{i}" if savepoint else ""
+    def _run_one(self, conn: sqlite3.Connection, call: Call, savepoint: bool) -> Outcome:
+        # One name for every call's savepoint: each is released before the next
+        # is made, and one statement text stays in sqlite3's statement cache.
+        sp = "c" if savepoint else ""
         if sp:
             try:
                 conn.execute(f"SAVEPOINT {sp}")

@@ -4,7 +4,7 @@ Invariant: counting is pure arithmetic on structures allocated when the server
 starts (one ``_CommandCounter`` per known command, fixed-size bucket lists, an
 outcome map with every possible outcome already in it); nothing on the request
 path builds a dict, a list or a string. Only the event-loop thread touches the
-request counters; the db thread owns ``DbCounters`` (int updates under the GIL;
+request counters; the holder of the store owns ``DbCounters`` (int updates under the GIL;
 a snapshot may be one batch behind, which a counter can afford).
 
 ``stats.py`` (core) is the reader of ``snapshot()``; keep the two in step.
@@ -44,7 +44,8 @@ class _CommandCounter:
 
 
 class DbCounters:
-    """Written by the db thread only: one ``count_batch`` per transaction."""
+    """Written by whichever thread holds the store (``dbworker``): one
+    ``count_batch`` per transaction."""
 
     __slots__ = ("commits", "batch_buckets")
 

@@ -202,3 +202,38 @@ def test_last_update_strictly_increases(tmp_path: Path) -> None:
         assert abs(stamps[-1] - time.time()) < 5
     finally:
         s.close()
+
+
+def test_a_failure_in_a_batch_reruns_it_without_applying_anything_twice(
+    store: Store, tmp_path: Path
+) -> None:
+    # The first pass runs without savepoints; the failing call makes it roll back
+    # and run again with one savepoint per call.
+    out = store.run(
+        [
+            main_call(tmp_path, "register-run", {"K": "a"}, "r1"),
+            main_call(tmp_path, "set-var", "bad", {"not": "text"}),
+            main_call(tmp_path, "register-run", {"K": "b"}, "r2"),
+        ]
+    )
+    assert out[0] == (True, 1) and out[2] == (True, 2)
+    assert out[1][0] is False and out[1][1][0] == "bad_request"
+    assert q(tmp_path / "main.db", "SELECT id, runname FROM runs ORDER BY id") == [(1, "r1"), (2, "r2")]
+
+
+def test_run_nowait_leaves_a_locked_database_alone(tmp_path: Path) -> None:
+    store = Store(tmp_path / "main.db", busy_timeout=10.0)
+    other = sqlite3.connect(tmp_path / "main.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        t0 = time.monotonic()
+        assert store.run_nowait(main_call(tmp_path, "set-var", "x", "1")) is None
+        assert time.monotonic() - t0 < 5.0  # did not wait out the 10 s busy timeout
+        assert not store.conn.in_transaction
+        other.execute("ROLLBACK")
+        assert store.run_nowait(main_call(tmp_path, "set-var", "x", "1")) == (True, True)
+        # The busy timeout is back for everything else.
+        assert store.conn.execute("PRAGMA busy_timeout").fetchone() == (10000,)
+    finally:
+        other.close()
+        store.close()

@@ -16,7 +16,7 @@ from typing import Any
 from backend.errors import CommandError
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per request, and a frozen __init__ costs a call per field
 class CallContext:
     run_id: int | None
     dbfname: str
