@@ -108,14 +108,24 @@ class Store:
         self.path = path
         self.conn = connect(path, journal_mode=journal_mode, busy_timeout=busy_timeout)
         self._busy_ms = int(busy_timeout * 1000)
+        self._waits = True  # connect() set the busy timeout
         self.journal_mode: str = self.conn.execute("PRAGMA journal_mode").fetchone()[0]
         self._write_batches = 0
 
     def close(self) -> None:
         self.conn.close()
 
+    def _waiting(self, wait: bool) -> None:
+        """Set sqlite's busy timeout for what runs next: the configured one, or
+        none. A statement only when it changes: a server's loop thread runs call
+        after call without waiting, its db thread batch after batch with it."""
+        if wait != self._waits:
+            self.conn.execute(f"PRAGMA busy_timeout = {self._busy_ms if wait else 0}")
+            self._waits = wait
+
     def run(self, calls: list[Call]) -> list[Outcome]:
         """Run ``calls`` in one transaction; one outcome per call, in order."""
+        self._waiting(True)
         if len(calls) > 1:
             # Optimistic: no savepoint per call (two statements each). Calls
             # rarely fail; when one does, the transaction is rolled back and the
@@ -132,12 +142,8 @@ class Store:
         """Run one call now, or None when the database is locked by someone else
         (nothing done then): for the server's loop thread, which must never wait
         for a lock (see ``server/dbworker.py``)."""
-        conn = self.conn
-        conn.execute("PRAGMA busy_timeout = 0")
-        try:
-            outcome = self._transaction([call], savepoints=False, busy_undo=True)
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+        self._waiting(False)
+        outcome = self._transaction([call], savepoints=False, busy_undo=True)
         return None if outcome is None else outcome[0]
 
     def _transaction(

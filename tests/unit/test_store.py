@@ -232,7 +232,8 @@ def test_run_nowait_leaves_a_locked_database_alone(tmp_path: Path) -> None:
         assert not store.conn.in_transaction
         other.execute("ROLLBACK")
         assert store.run_nowait(main_call(tmp_path, "set-var", "x", "1")) == (True, True)
-        # The busy timeout is back for everything else.
+        # A batch waits for a lock again (up to the configured busy timeout).
+        assert store.run([main_call(tmp_path, "get-var", "x")]) == [(True, "1")]
         assert store.conn.execute("PRAGMA busy_timeout").fetchone() == (10000,)
     finally:
         other.close()
