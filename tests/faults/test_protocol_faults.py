@@ -223,6 +223,7 @@ class _FakeSession:
     def __init__(self) -> None:
         self.nonce = os.urandom(16).hex()
         self.authenticated = False
+        self.ping_frame: tuple[tuple[str, int], bytes] | None = None
 
     def authenticate(self) -> None:
         self.authenticated = True
