@@ -28,7 +28,7 @@ from mttui import filtering, model, tasks, traffic
 from mttui.actions import MAIN_BINDINGS
 from mttui.console import ConsoleMixin
 from mttui.messages import PingOneDone, PingsDone, RegistryChanged, SnapshotRead, StartDone
-from mttui.timing import REDRAW_S, RESCAN_S, TICK_S
+from mttui.timing import REDRAW_S, RESCAN_S, ROW_REDRAW_S, TICK_S
 from mttui.traffic import Fetcher
 from mttui.watch import Coalescer, RegistryWatcher
 from mttui.widgets.events_pane import EventsPane
@@ -78,6 +78,7 @@ class MonitorApp(ConsoleMixin):
         self.last_refresh_ms = 0.0
         self._last_flush = 0.0
         self._flush_timer: Timer | None = None
+        self._flush_due = 0.0  # when _flush_timer fires
         self._summary_text = ""
         self._sync_read_at = -SYNC_STATE_EVERY_S
         self._sync_text = ""
@@ -269,6 +270,7 @@ class MonitorApp(ConsoleMixin):
                 self._reported.add(error)
                 self.notify(error, title="cannot read an area", severity="error")
         new = [e for e in snap.entries if e.name not in self.pings]
+        old_names = {e.name for e in self.snapshot.entries}
         changed = _shape(snap) != _shape(self.snapshot) or not self.loaded
         self.snapshot, self.loaded = snap, True
         self.dirty = self.dirty or changed
@@ -281,7 +283,7 @@ class MonitorApp(ConsoleMixin):
         if new:
             self.ping_round(force=True)
         if changed:
-            self.request_flush()
+            self.request_flush(rows_changed=live != old_names)
 
     def _report_problems(self, problems: Iterable[registry.Problem]) -> None:
         fresh = [p for p in problems if f"problem:{p.name}:{p.reason}" not in self._reported]
@@ -315,15 +317,23 @@ class MonitorApp(ConsoleMixin):
         if self.paused or not self.snapshot.entries or self.interval > TICK_S:
             self.dirty = True
 
-    def request_flush(self) -> None:
-        """Redraw now if the 4-per-second cap allows, else as soon as it does: a new
-        server shows at once instead of at the next tick of the redraw timer."""
+    def request_flush(self, rows_changed: bool = False) -> None:
+        """Redraw now if the cap allows, else as soon as it does: a new server shows
+        at once instead of at the next tick of the redraw timer. The cap is 4 a
+        second, or 20 when servers appeared or left (``ROW_REDRAW_S``): a ping
+        round's redraw just before must not hold a new row back 250 ms."""
         self.dirty = True
-        wait = self._last_flush + REDRAW_S - time.monotonic()
+        now = time.monotonic()
+        wait = self._last_flush + (ROW_REDRAW_S if rows_changed else REDRAW_S) - now
         if wait <= 0:
             self.flush()
-        elif self._flush_timer is None:
-            self._flush_timer = self.set_timer(wait, self._timed_flush)
+            return
+        if self._flush_timer is not None:
+            if self._flush_due <= now + wait:
+                return
+            self._flush_timer.stop()
+        self._flush_due = now + wait
+        self._flush_timer = self.set_timer(wait, self._timed_flush)
 
     def _timed_flush(self) -> None:
         self._flush_timer = None

@@ -7,6 +7,10 @@ both read it, so neither has to import the other.
 from __future__ import annotations
 
 REDRAW_S = 0.25  # at most 4 redraws a second
+# A server appearing or leaving is news, and rare next to touches and pings: it
+# may redraw sooner after the last redraw. Still a cap (20 a second), so a pool
+# of 100 servers starting at once costs a few redraws, not one per file.
+ROW_REDRAW_S = 0.05
 RESCAN_S = 5.0  # periodic full rescan, a safety net for missed events (unchanged files are not parsed)
 # Ages and "touched" move with the clock; redrawing them every 2 s (like k9s and
 # a ping round) instead of every second halves the monitor's idle CPU, most of

@@ -146,3 +146,34 @@ async def test_summary_shows_the_central_sync_state(quiet_area: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "sync FAILING: cannot connect to central" in
                     str(app.query_one("#summary").render()), what="the sync state in the summary")
+
+
+async def test_a_server_appearing_right_after_a_redraw_is_not_held_for_the_full_cap(
+    quiet_area: Path,
+) -> None:
+    """The redraw cap is 4 a second; rows appearing or leaving may redraw after
+    ROW_REDRAW_S: a ping round's redraw just before must not hold a new server
+    back 250 ms (issue 16: file -> row)."""
+    from mttui.timing import ROW_REDRAW_S
+
+    app = make_app(quiet_area, pinger=FakePinger({}), probe=fake_probe(), interval=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.loaded, what="the first read")
+        app.dirty = True
+        app.flush()  # a redraw (a ping round's, say) just now
+        t0 = time.monotonic()
+        app.request_flush()  # a cell changed: waits for the 4-a-second cap
+        assert app._flush_due - t0 > ROW_REDRAW_S
+        reg = fake_reg(41500, 5100)
+        publish(quiet_area, reg)
+        app.apply_snapshot(app._read().snapshot)  # what the rescan hands the app
+        # A new name: the pending redraw is brought forward to the rows' cap.
+        assert app._flush_due - t0 <= ROW_REDRAW_S + 0.01
+        await until(pilot, lambda: len(app.table.keys) == 1, what="the new row")
+        # A touch (same names, new mtime) keeps the 4-a-second cap.
+        app.dirty = True
+        app.flush()
+        t1 = time.monotonic()
+        os.utime(quiet_area / ".servinfo" / reg.name, (t1 + 5, t1 + 5))
+        app.apply_snapshot(app._read().snapshot)
+        assert app._flush_due - t1 > ROW_REDRAW_S + 0.01
