@@ -10,8 +10,8 @@ import errno
 import os
 import re
 import stat
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from backend.errors import ConfigError
 
@@ -65,8 +65,10 @@ def check_db_files(path: Path) -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class Area:
+class Area(NamedTuple):
+    """An area directory. (A NamedTuple, as every record on a call's import path:
+    docs/design.md, "No dataclasses on the call path".)"""
+
     root: Path
 
     @classmethod

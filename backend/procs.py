@@ -17,8 +17,7 @@ import os
 import re
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from backend import registry
 from backend.registry import Registration
@@ -90,8 +89,7 @@ def unreachable_from_here(reg: Registration) -> bool:
     return not is_this_host(reg) and is_loopback(reg.host)
 
 
-@dataclass(frozen=True)
-class Hold:
+class Hold(NamedTuple):
     """Another host still owns a db although none of its servers answered here."""
 
     hostname: str

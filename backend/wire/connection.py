@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from backend.errors import ConnectError, ProtocolError, Timeout, TransportError
 from backend.states import RUNNING
@@ -30,14 +31,16 @@ def transport_error(exc: OSError, where: str, timed_out: str) -> TransportError:
     return ConnectError(f"{where}: {exc.strerror or exc}")
 
 
-@dataclass(frozen=True)
-class PingResult:
+class PingResult(NamedTuple):
+    """One ping's outcome. (A NamedTuple, as every record on a call's import path:
+    docs/design.md, "No dataclasses on the call path".)"""
+
     ok: bool
     server_id: str | None = None
     sstate: str | None = None
     sload: int | None = None
     rtt_ms: float | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: Mapping[str, Any] = MappingProxyType({})  # read-only: the default is shared
     error: str | None = None
 
     def matches(self, server_id: str) -> bool:

@@ -16,7 +16,10 @@ from tests.helpers import backend, clean_env
 HEAVY = ("asyncio", "psutil", "sqlite3", "logging", "prometheus_client", "textual", "mttui",
          "backend.db", "backend.server", "backend.client.launcher", "backend.ops", "backend.stats",
          # The full parser and its subcommands' modules; secrets (random, base64): os.urandom does.
-         "backend.cli.parser", "backend.cli.pool", "backend.cli.central", "secrets", "random")
+         "backend.cli.parser", "backend.cli.pool", "backend.cli.central", "secrets", "random",
+         # Records on the call path are NamedTuples or slotted classes (docs/design.md, "No
+         # dataclasses on the call path"): dataclasses pulls inspect (ast, dis, tokenize ...).
+         "dataclasses", "inspect")
 # Only what a call needs to read the plain form: argparse (and what it loads for help) neither.
 PARSING = ("argparse", "gettext", "shutil", "backend.cli.callparser")
 
@@ -49,6 +52,7 @@ def test_call_to_a_running_server_imports_no_heavy_module(area: Path) -> None:
     assert "backend.client.client" in modules and "msgpack" in modules  # really a wire call
     assert not _heavy(modules), sorted(_heavy(modules))
     assert not _heavy(modules, PARSING), sorted(_heavy(modules, PARSING))
+    assert "dataclasses" not in modules and "inspect" not in modules  # (in HEAVY too: said out loud)
     out, modules = _imported(area, "--json", "-q", "--deadline", "20", "set-var", "color", "red")
     assert not _heavy(modules, HEAVY + PARSING), sorted(_heavy(modules, HEAVY + PARSING))
     assert _imported(area, "get-var", "color")[0] == "red"
