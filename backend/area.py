@@ -4,7 +4,9 @@ Everything that turns a name into a path goes through here, so that nothing is
 ever opened outside the area (``dbfname`` is validated before it is joined).
 """
 
-from __future__ import annotations
+# Not ``from __future__ import annotations``: NamedTuple would make each string
+# annotation a ForwardRef, compiled at import, on every call (docs/design.md,
+# "No dataclasses on the call path"; tests/integration/test_lean_call.py).
 
 import errno
 import os
@@ -72,7 +74,7 @@ class Area(NamedTuple):
     root: Path
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> Area:
+    def open(cls, path: str | os.PathLike[str]) -> "Area":
         """An existing area directory (resolved); raise ``ConfigError`` otherwise."""
         p = Path(path).expanduser()
         try:

@@ -4,14 +4,16 @@ One frozen ``Settings`` object is built once per process and passed down; nothin
 else reads the environment or the config file.
 """
 
-from __future__ import annotations
+# Not ``from __future__ import annotations``: NamedTuple would make each string
+# annotation a ForwardRef, compiled at import, on every call (docs/design.md,
+# "No dataclasses on the call path"; tests/integration/test_lean_call.py).
 
 import math
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ForwardRef, NamedTuple
+from typing import Any, NamedTuple
 
 from backend.errors import ConfigError
 
@@ -53,7 +55,7 @@ class Settings(NamedTuple):
     log_max_bytes: int = 1048576
     log_keep: int = 20
 
-    def replace(self, **changes: Any) -> Settings:
+    def replace(self, **changes: Any) -> "Settings":
         return self._replace(**changes)
 
     def as_dict(self) -> dict[str, Any]:
@@ -69,7 +71,7 @@ class Settings(NamedTuple):
         return {ENV_PREFIX + name.upper(): str(value) for name, value in self.as_dict().items()}
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+    def from_env(cls, environ: Mapping[str, str]) -> "Settings":
         """Settings from ``MTSERVE_*`` alone (defaults for the rest); ConfigError if bad."""
         return cls(**_env_values(environ))
 
@@ -78,7 +80,7 @@ class Settings(NamedTuple):
         return self.as_dict()
 
     @classmethod
-    def from_wire(cls, raw: Any, source: str) -> Settings:
+    def from_wire(cls, raw: Any, source: str) -> "Settings":
         """The inverse of ``to_wire``, checked like any input: every setting named, each valid."""
         if not isinstance(raw, dict) or set(raw) != set(SETTING_TYPES):
             raise ConfigError(f"{source}: settings must name every setting")
@@ -88,13 +90,7 @@ class Settings(NamedTuple):
 ENV_PREFIX = "MTSERVE_"
 
 
-_TYPE_BY_NAME: dict[str, type] = {"float": float, "int": int, "str": str}
-# Each setting's type. Its annotation is a name (``from __future__ import annotations``),
-# which NamedTuple keeps as ``ForwardRef("float")``.
-SETTING_TYPES: dict[str, type] = {
-    name: _TYPE_BY_NAME[hint.__forward_arg__ if isinstance(hint, ForwardRef) else hint]
-    for name, hint in Settings.__annotations__.items()
-}
+SETTING_TYPES: dict[str, type] = dict(Settings.__annotations__)  # real types (see above the imports)
 _POSITIVE = {
     "heartbeat", "stale_after", "idle_timeout", "ping_timeout", "call_deadline",
     "max_frame", "frame_deadline", "auth_deadline", "max_servers", "num_run_dbs", "drain_timeout",

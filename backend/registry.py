@@ -15,7 +15,9 @@ O_NONBLOCK (no symlink is followed, no FIFO blocks), must be regular files and
 are read up to 4 KiB. A bad file becomes a ``Problem``, never an exception.
 """
 
-from __future__ import annotations
+# Not ``from __future__ import annotations``: NamedTuple would make each string
+# annotation a ForwardRef, compiled at import, on every call (docs/design.md,
+# "No dataclasses on the call path"; tests/integration/test_lean_call.py).
 
 import math
 import os
@@ -202,7 +204,7 @@ def _parse_bytes(data: bytes, name: str) -> Registration:
     return parse_registration(text, name)
 
 
-def read_entry(path: Path, cache: ScanCache | None = None) -> Entry:
+def read_entry(path: Path, cache: "ScanCache | None" = None) -> Entry:
     """Read one registration file safely; ``RegistryError`` with a reason otherwise."""
     data, st = _read_file(path)
     reg = cache.get(path.name, data) if cache is not None else None

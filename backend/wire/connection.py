@@ -6,7 +6,9 @@ for network trouble. Socket errors become ``Timeout``/``ConnectError`` here,
 so the layers above see only the error tree.
 """
 
-from __future__ import annotations
+# Not ``from __future__ import annotations``: NamedTuple would make each string
+# annotation a ForwardRef, compiled at import, on every call (docs/design.md,
+# "No dataclasses on the call path"; tests/integration/test_lean_call.py).
 
 import socket
 import time

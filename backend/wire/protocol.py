@@ -14,7 +14,9 @@ Invariants:
   stays usable.
 """
 
-from __future__ import annotations
+# Not ``from __future__ import annotations``: NamedTuple would make each string
+# annotation a ForwardRef, compiled at import, on every call (docs/design.md,
+# "No dataclasses on the call path"; tests/integration/test_lean_call.py).
 
 import hashlib
 import hmac
