@@ -55,7 +55,9 @@ def test_call_to_a_running_server_imports_no_heavy_module(area: Path) -> None:
     assert not _heavy(modules), sorted(_heavy(modules))
     assert not _heavy(modules, PARSING), sorted(_heavy(modules, PARSING))
     assert "dataclasses" not in modules and "inspect" not in modules  # (in HEAVY too: said out loud)
+    assert "json" not in modules  # a word PARAM and a string answer: nothing to parse or show as JSON
     out, modules = _imported(area, "--json", "-q", "--deadline", "20", "set-var", "color", "red")
+    assert out == "true" and "json" in modules
     assert not _heavy(modules, HEAVY + PARSING), sorted(_heavy(modules, HEAVY + PARSING))
     assert _imported(area, "get-var", "color")[0] == "red"
 
