@@ -85,7 +85,8 @@ class PendingAnswer:
             self.on_ready()
 
 
-Answer = list[Any] | PendingAnswer
+Answer = list[Any] | PendingAnswer | bytes
+"""A wire response now, one to come, or a whole frame already encoded."""
 
 
 class SessionHost(Protocol):
@@ -121,6 +122,7 @@ class Session(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.nonce = secrets.token_hex(16)
         self.authenticated = False
+        self.ping_frame: tuple[tuple[str, int], bytes] | None = None  # the server's cache
         self.decoder = protocol.FrameDecoder(protocol.PRE_AUTH_MAX_FRAME)
         self.pending: collections.deque[Answer] = collections.deque()
         self._closing = False  # no more frames are dispatched
@@ -335,7 +337,7 @@ class Session(asyncio.Protocol):
     def _emit(self, item: Answer) -> None:
         """Queue one answer. Invariant: answers leave in request order; an answer
         is written as soon as it and every answer before it are ready."""
-        if type(item) is list:
+        if type(item) is list or type(item) is bytes:
             if not self.pending:
                 self._write(item)
                 return
@@ -351,7 +353,7 @@ class Session(asyncio.Protocol):
         pending = self.pending
         while pending:
             head = pending[0]
-            if type(head) is list:
+            if type(head) is list or type(head) is bytes:
                 answer = head
             else:
                 assert isinstance(head, PendingAnswer)
@@ -371,7 +373,17 @@ class Session(asyncio.Protocol):
         if self._close_when_flushed and self.transport is not None:
             self.transport.close()  # sends what is buffered first
 
-    def _write(self, wire: list[Any]) -> None:
+    def _write(self, wire: list[Any] | bytes) -> None:
+        if isinstance(wire, bytes):  # encoded by the server (and within every cap)
+            data = wire
+        else:
+            data = self._encode(wire)
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            self.counters.bytes_out += len(data)
+            transport.write(data)
+
+    def _encode(self, wire: list[Any]) -> bytes:
         try:
             data = protocol.encode(wire)
         except (TypeError, ValueError, OverflowError):
@@ -385,10 +397,7 @@ class Session(asyncio.Protocol):
                     wire[3],
                 )
             )
-        transport = self.transport
-        if transport is not None and not transport.is_closing():
-            self.counters.bytes_out += len(data)
-            transport.write(data)
+        return data
 
     # -- closing ----------------------------------------------------------------------
 

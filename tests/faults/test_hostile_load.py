@@ -17,8 +17,9 @@ import psutil
 import pytest
 
 from backend.client.client import Client
+from backend.wire import protocol
 from bench import hostile
-from tests.faults.util import raw_socket, recv_until_closed, start_server, stop_proc
+from tests.faults.util import authed, key_of, raw_socket, recv_until_closed, start_server, stop_proc
 from tests.helpers import make_area
 
 
@@ -112,3 +113,81 @@ def test_bench_hostile_runs_as_a_command() -> None:
     r = subprocess.run([sys.executable, "-m", "bench.hostile", "--help"], capture_output=True, text=True,
                        cwd=Path(__file__).resolve().parents[2])
     assert r.returncode == 0 and "--flooders" in r.stdout
+
+
+def test_a_client_that_never_reads_its_answers_is_no_longer_read(area: Path) -> None:
+    """Back-pressure (issue 12 item 2, the Protocol session of issue 16): a key
+    holder pipelines requests and never reads the answers. The server stops reading
+    it once its answers back up, so its memory stays bounded, and everyone else is
+    still served meanwhile and after it leaves."""
+    proc, entry = start_server(area)
+    reg = entry.registration
+    with Client(area, launch=None) as client:
+        client.call("set-var", "big", "y" * 16000)
+    greedy = raw_socket(entry)
+    try:
+        dec = protocol.FrameDecoder(1 << 20)
+        greedy.sendall(protocol.encode(["ping", None, [], None]))
+        nonce = None
+        while nonce is None:
+            dec.feed(greedy.recv(65536))
+            answer = dec.next()
+            if answer is not None:
+                nonce = answer[3]["nonce"]
+        token = protocol.auth_token(key_of(area), reg.server_id, nonce)
+        greedy.sendall(protocol.encode(["auth", None, [], {"auth": token}]))
+        greedy.setblocking(False)
+        # Large answers (16 kB) to small requests: the answers back up long
+        # before the requests do.
+        request = protocol.encode(["get-var", None, ["big"], None]) * 512
+        sent, stalled_at = 0, None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                sent += greedy.send(request[sent % len(request):])  # the stream: request, repeated
+            except BlockingIOError:  # the server stopped reading us
+                if stalled_at is None:
+                    stalled_at = time.monotonic()
+                elif time.monotonic() - stalled_at > 1.0:
+                    break
+                time.sleep(0.01)
+                continue
+            stalled_at = None
+        assert stalled_at is not None, f"the server read {sent} bytes without ever stopping"
+        # This server's own count (a Client might be sent to another server: the
+        # flood's backlog makes this one ask for scale-out).
+        watcher, auth = authed(area, entry)
+
+        def bytes_read() -> int:
+            return int(watcher.request(["stats", None, [], auth], 20).result["bytes_in"])
+
+        # Stopped, not slowed: while the answers back up it reads nothing more of
+        # what waits in its socket (up to one read and the 64 KiB read-ahead).
+        read_before = bytes_read()
+        time.sleep(1.5)
+        read_after = bytes_read()
+        assert read_after - read_before <= 262144 + 65536, (read_before, read_after)
+        # And it was only waiting: once the client reads its answers, the server
+        # answers the requests it holds (and reads more as they are done).
+        greedy.setblocking(True)
+        greedy.settimeout(10)
+        dec, answers, got = protocol.FrameDecoder(1 << 20), 0, 0
+        while got < 16 * 2**20:
+            data = greedy.recv(1 << 20)
+            assert data, f"closed after {answers} answers"
+            got += len(data)
+            dec.feed(data)
+            while dec.next() is not None:
+                answers += 1
+        # 16 MB is more than the socket buffers held at the stall: written since.
+        assert answers > 16 * 2**20 // 16100 - 1
+        watcher.close()
+        with Client(area, launch=None) as client:
+            client.call("set-var", "k", "v", deadline=20)
+            assert client.call("get-var", "k", deadline=20) == "v"
+        assert psutil.Process(proc.pid).memory_info().rss < 300 * 2**20
+    finally:
+        greedy.close()
+    with Client(area, launch=None) as client:
+        assert client.call("get-var", "k", deadline=20) == "v"
+    assert stop_proc(proc) == 0

@@ -254,6 +254,8 @@ def _in_process_server(root: Path) -> tuple[Server, asyncio.AbstractEventLoop]:
 
 async def _dispatch(srv: Server, session: _FakeSession, obj: Any) -> Any:
     out = srv.dispatch(session, obj)  # type: ignore[arg-type]
+    if isinstance(out, bytes):  # an answer the server sends pre-encoded (ping)
+        return protocol.decode_body(out[protocol.HEADER.size:])
     if isinstance(out, PendingAnswer):
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         out.on_ready = lambda: ready.set_result(None)
