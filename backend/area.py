@@ -4,14 +4,16 @@ Everything that turns a name into a path goes through here, so that nothing is
 ever opened outside the area (``dbfname`` is validated before it is joined).
 """
 
-from __future__ import annotations
+# Not ``from __future__ import annotations``: NamedTuple would make each string
+# annotation a ForwardRef, compiled at import, on every call (docs/design.md,
+# "No dataclasses on the call path"; tests/integration/test_lean_call.py).
 
 import errno
 import os
 import re
 import stat
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from backend.errors import ConfigError
 
@@ -65,12 +67,14 @@ def check_db_files(path: Path) -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class Area:
+class Area(NamedTuple):
+    """An area directory. (A NamedTuple, as every record on a call's import path:
+    docs/design.md, "No dataclasses on the call path".)"""
+
     root: Path
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> Area:
+    def open(cls, path: str | os.PathLike[str]) -> "Area":
         """An existing area directory (resolved); raise ``ConfigError`` otherwise."""
         p = Path(path).expanduser()
         try:

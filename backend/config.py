@@ -4,23 +4,26 @@ One frozen ``Settings`` object is built once per process and passed down; nothin
 else reads the environment or the config file.
 """
 
-from __future__ import annotations
+# Not ``from __future__ import annotations``: NamedTuple would make each string
+# annotation a ForwardRef, compiled at import, on every call (docs/design.md,
+# "No dataclasses on the call path"; tests/integration/test_lean_call.py).
 
-import dataclasses
 import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from backend.errors import ConfigError
 
 
-@dataclass(frozen=True)
-class Settings:
-    """All tunables, named as in ``[server]`` with ``-`` turned into ``_``."""
+class Settings(NamedTuple):
+    """All tunables, named as in ``[server]`` with ``-`` turned into ``_``.
+
+    A NamedTuple, not a dataclass: every ``backend call`` imports this module, and
+    ``dataclasses`` (with ``inspect``) cost a call ~9 ms of imports plus ~2 ms to
+    build this class (docs/design.md, "No dataclasses on the call path")."""
 
     heartbeat: float = 5.0
     stale_after: float = 360.0
@@ -52,11 +55,11 @@ class Settings:
     log_max_bytes: int = 1048576
     log_keep: int = 20
 
-    def replace(self, **changes: Any) -> Settings:
-        return dataclasses.replace(self, **changes)
+    def replace(self, **changes: Any) -> "Settings":
+        return self._replace(**changes)
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self._asdict()
 
     # -- the one codec across process boundaries ------------------------------
     # A launched server gets its settings as ``MTSERVE_*`` (``to_env``, read back by
@@ -68,7 +71,7 @@ class Settings:
         return {ENV_PREFIX + name.upper(): str(value) for name, value in self.as_dict().items()}
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+    def from_env(cls, environ: Mapping[str, str]) -> "Settings":
         """Settings from ``MTSERVE_*`` alone (defaults for the rest); ConfigError if bad."""
         return cls(**_env_values(environ))
 
@@ -77,9 +80,9 @@ class Settings:
         return self.as_dict()
 
     @classmethod
-    def from_wire(cls, raw: Any, source: str) -> Settings:
+    def from_wire(cls, raw: Any, source: str) -> "Settings":
         """The inverse of ``to_wire``, checked like any input: every setting named, each valid."""
-        if not isinstance(raw, dict) or set(raw) != set(_FIELD_TYPES):
+        if not isinstance(raw, dict) or set(raw) != set(SETTING_TYPES):
             raise ConfigError(f"{source}: settings must name every setting")
         return cls(**{k: coerce(k, v, source) for k, v in raw.items()})
 
@@ -87,8 +90,7 @@ class Settings:
 ENV_PREFIX = "MTSERVE_"
 
 
-_FIELD_TYPES: dict[str, type] = {f.name: f.type for f in fields(Settings)}  # type: ignore[misc]
-_TYPE_BY_NAME = {"float": float, "int": int, "str": str}
+SETTING_TYPES: dict[str, type] = dict(Settings.__annotations__)  # real types (see above the imports)
 _POSITIVE = {
     "heartbeat", "stale_after", "idle_timeout", "ping_timeout", "call_deadline",
     "max_frame", "frame_deadline", "auth_deadline", "max_servers", "num_run_dbs", "drain_timeout",
@@ -105,15 +107,14 @@ _UPPER: dict[str, float] = {
 
 def setting_names() -> list[str]:
     """Config-file spelling of every setting (``stale-after``)."""
-    return [f.name.replace("_", "-") for f in fields(Settings)]
+    return [name.replace("_", "-") for name in Settings._fields]
 
 
 def coerce(name: str, raw: Any, source: str) -> Any:
     """Convert ``raw`` to the type of setting ``name`` (underscore form); ConfigError if bad."""
-    if name not in _FIELD_TYPES:
+    if name not in SETTING_TYPES:
         raise ConfigError(f"{source}: unknown setting {name.replace('_', '-')!r}")
-    typ = _FIELD_TYPES[name]
-    typ = _TYPE_BY_NAME.get(typ, typ) if isinstance(typ, str) else typ
+    typ = SETTING_TYPES[name]
     try:
         # A bool is an int to Python, and int(4.5) is 4: neither is a valid number here.
         if typ is not str and isinstance(raw, bool):
@@ -187,7 +188,7 @@ def read_megatest_section(path: Path, name: str) -> dict[str, str]:
 
 def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for name in _FIELD_TYPES:
+    for name in SETTING_TYPES:
         env_key = ENV_PREFIX + name.upper()
         if env_key in environ:
             values[name] = coerce(name, environ[env_key], f"environment {env_key}")
@@ -207,7 +208,7 @@ def load_settings(
         cfg_path = area_root / "megatest.config"
         for key, raw in read_megatest_server_section(cfg_path).items():
             name = key.replace("-", "_")
-            if name in _FIELD_TYPES:
+            if name in SETTING_TYPES:
                 values[name] = coerce(name, raw, f"{cfg_path} [server] {key}")
     values.update(_env_values(environ))
     for name, raw in (flags or {}).items():

@@ -9,7 +9,9 @@ psutil is imported inside the functions that use it (~90 ms at import): a
 ``backend call`` asks only ``process_matches``, answered from ``/proc`` on Linux.
 """
 
-from __future__ import annotations
+# Not ``from __future__ import annotations``: NamedTuple would make each string
+# annotation a ForwardRef, compiled at import, on every call (docs/design.md,
+# "No dataclasses on the call path"; tests/integration/test_lean_call.py).
 
 import functools
 import ipaddress
@@ -17,8 +19,7 @@ import os
 import re
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from backend import registry
 from backend.registry import Registration
@@ -90,8 +91,7 @@ def unreachable_from_here(reg: Registration) -> bool:
     return not is_this_host(reg) and is_loopback(reg.host)
 
 
-@dataclass(frozen=True)
-class Hold:
+class Hold(NamedTuple):
     """Another host still owns a db although none of its servers answered here."""
 
     hostname: str
@@ -246,7 +246,7 @@ def server_of(cmdline: list[str]) -> tuple[str, str] | None:
     return os.path.realpath(area), db
 
 
-def prove_local_server(area_root: str | os.PathLike[str], reg: Registration) -> psutil.Process | None:
+def prove_local_server(area_root: str | os.PathLike[str], reg: Registration) -> "psutil.Process | None":
     """``prove_local_server(area_root, reg) -> psutil.Process | None``: the ONLY way
     any command of ours decides that it may signal a process.
 
@@ -317,7 +317,7 @@ def terminate_if_ours(
     return True
 
 
-def listens_on(proc: psutil.Process, port: int) -> bool:
+def listens_on(proc: "psutil.Process", port: int) -> bool:
     """Does ``proc`` itself hold a listening socket on ``port``?"""
     import psutil
 

@@ -15,15 +15,18 @@ O_NONBLOCK (no symlink is followed, no FIFO blocks), must be regular files and
 are read up to 4 KiB. A bad file becomes a ``Problem``, never an exception.
 """
 
-from __future__ import annotations
+# Not ``from __future__ import annotations``: NamedTuple would make each string
+# annotation a ForwardRef, compiled at import, on every call (docs/design.md,
+# "No dataclasses on the call path"; tests/integration/test_lean_call.py).
 
 import math
 import os
 import re
 import stat
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import MappingProxyType
+from typing import NamedTuple
 
 from backend.area import DBFNAME_RE
 from backend.errors import RegistryError
@@ -46,15 +49,31 @@ SERVER_ID_RE = re.compile(r"^[A-Za-z0-9_\-.]{1,128}$")
 EXT_KEY_RE = re.compile(r"^[a-z][a-z0-9\-]{0,63}$")
 
 
-@dataclass(frozen=True)
-class Registration:
+# The records here are NamedTuples, not dataclasses: every ``backend call`` imports
+# this module (docs/design.md, "No dataclasses on the call path").
+
+_NO_EXTRAS: Mapping[str, str] = MappingProxyType({})  # read-only: one default shared by all
+
+
+class Registration(NamedTuple):
     host: str
     port: int
     start: float
     server_id: str
     pid: int
     dbfname: str
-    extras: dict[str, str] = field(default_factory=dict, compare=False)
+    extras: Mapping[str, str] = _NO_EXTRAS
+
+    # Line 1 is who the server is; the extensions are facts about it: equality and
+    # hash leave them out (a dict is unhashable, too).
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Registration) and self[:6] == other[:6]
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(self[:6])
 
     @property
     def name(self) -> str:
@@ -73,8 +92,7 @@ class Registration:
             return None
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """A parsed registration as found on disk."""
 
     path: Path
@@ -87,14 +105,12 @@ class Entry:
         return self.path.name
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     name: str
     reason: str
 
 
-@dataclass(frozen=True)
-class Scan:
+class Scan(NamedTuple):
     entries: tuple[Entry, ...]
     problems: tuple[Problem, ...]
 
@@ -188,7 +204,7 @@ def _parse_bytes(data: bytes, name: str) -> Registration:
     return parse_registration(text, name)
 
 
-def read_entry(path: Path, cache: ScanCache | None = None) -> Entry:
+def read_entry(path: Path, cache: "ScanCache | None" = None) -> Entry:
     """Read one registration file safely; ``RegistryError`` with a reason otherwise."""
     data, st = _read_file(path)
     reg = cache.get(path.name, data) if cache is not None else None

@@ -74,13 +74,21 @@ Pinger = Callable[[str, int, float], PingResult]
 Clock = Callable[[], float]
 
 
-@dataclass(frozen=True)
 class AreaEntry(registry.Entry):
     """An entry of one of several watched areas: its ``name`` (the row key, and
     the key of its pings, history and traffic) is ``<area label>/<file name>``,
-    unique across areas; ``path`` is still the file's own."""
+    unique across areas; ``path`` is still the file's own.
 
-    area_label: str = ""
+    ``registry.Entry`` is a NamedTuple (it is on a call's import path), which
+    takes no extra field: the label is an attribute of this subclass, set once."""
+
+    area_label: str
+
+    def __new__(cls, path: Path, registration: registry.Registration, mtime: float, inode: int,
+                area_label: str = "") -> AreaEntry:
+        entry = super().__new__(cls, path, registration, mtime, inode)
+        entry.area_label = area_label
+        return entry
 
     @property
     def name(self) -> str:

@@ -19,7 +19,9 @@ words every error and help text, exactly as before.
 This module never imports argparse (tests/integration/test_lean_call.py).
 """
 
-from __future__ import annotations
+# Not ``from __future__ import annotations``: NamedTuple would make each string
+# annotation a ForwardRef, compiled at import, on every call (docs/design.md,
+# "No dataclasses on the call path"; tests/integration/test_lean_call.py).
 
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace

@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from backend import commandhelp, commandinfo
@@ -48,8 +47,21 @@ def check_command(cmd: str, params: list[Any]) -> None:
     raise RemoteError("unknown_command", f"unknown command {cmd[:64]!r}{hint}")
 
 
+# What a JSON value can start with (Python's json also reads NaN and Infinity). A
+# PARAM whose first non-blank character is none of these ("k", "test-1", "") cannot
+# parse and is not refused as JSON: it is the string itself, and json is not imported
+# for it. A call whose params are words and whose answer is a string then loads no
+# json (the module and the regexes it compiles are ~2.5 ms of such a call:
+# docs/design.md, "No dataclasses on the call path").
+_JSON_FIRST = frozenset('{["-0123456789tfnNI')
+
+
 def parse_param(text: str, index: int) -> Any:
     """A CLI PARAM: JSON when it parses, else the string itself."""
+    if text.lstrip()[:1] not in _JSON_FIRST:
+        return text
+    import json
+
     try:
         return json.loads(text)
     except RecursionError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +33,8 @@ def cmd_call(args: argparse.Namespace) -> int:
                 Client(area, settings, on_wait=progress.set) as client:
             result = client.call(args.cmd, *params, run_id=args.run_id, deadline=args.deadline)
     if args.json or not isinstance(result, str):
+        import json  # not for a string answer (callcheck._JSON_FIRST says why)
+
         print(json.dumps(result, default=_json_default))
     else:
         print(result)
@@ -48,6 +49,7 @@ def _json_default(obj: Any) -> Any:
 
 def cmd_key(args: argparse.Namespace) -> int:
     import hashlib
+    import json
 
     area = Area.open(args.area)
     existed = area.read_key() is not None
@@ -61,6 +63,8 @@ def cmd_key(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_load(args: argparse.Namespace) -> int:
+    import json
+
     from backend.client.client import Client
     from backend.ops.demoload import run_demo_load
 

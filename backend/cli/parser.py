@@ -13,16 +13,16 @@ from typing import Any
 from backend.cli import central
 from backend.cli.callparser import Parser, add_call, area_arg, json_arg, quiet_arg, top_parser
 from backend.cli.common import LOAD_HELP, SECONDS, number
-from backend.config import Settings
+from backend.config import SETTING_TYPES, Settings
 
 
 def _add_settings_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("settings (override megatest.config [server] and MTSERVE_*)")
     defaults = Settings()
-    for f in Settings.__dataclass_fields__.values():
-        flag = "--" + f.name.replace("_", "-")
-        g.add_argument(flag, dest=f"set_{f.name}", metavar=str(f.type).upper(), default=None,
-                       help=f"default {getattr(defaults, f.name)}")
+    for name, typ in SETTING_TYPES.items():
+        flag = "--" + name.replace("_", "-")
+        g.add_argument(flag, dest=f"set_{name}", metavar=typ.__name__.upper(), default=None,
+                       help=f"default {getattr(defaults, name)}")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,6 @@ Rules (SPEC §6), and the Megatest bugs they fix:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import time
@@ -236,7 +235,8 @@ class Client:
         token = protocol.auth_token(self.key, conn.server_id, conn.nonce)
         # "area" lets the server refuse a client of another area (wrong_area).
         if len(protocol.encode_request(req.to_wire(), conn.max_frame)) <= protocol.PRE_AUTH_MAX_FRAME - 256:
-            req = dataclasses.replace(req, meta={**(req.meta or {}), "auth": token, "area": self.identity})
+            req = protocol.Request(req.cmd, req.run_id, req.params,
+                                   {**(req.meta or {}), "auth": token, "area": self.identity})
         else:
             auth = {"auth": token, "area": self.identity}
             resp = conn.request(protocol.Request("auth", None, [], auth), timeout)

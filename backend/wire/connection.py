@@ -6,12 +6,15 @@ for network trouble. Socket errors become ``Timeout``/``ConnectError`` here,
 so the layers above see only the error tree.
 """
 
-from __future__ import annotations
+# Not ``from __future__ import annotations``: NamedTuple would make each string
+# annotation a ForwardRef, compiled at import, on every call (docs/design.md,
+# "No dataclasses on the call path"; tests/integration/test_lean_call.py).
 
 import socket
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from backend.errors import ConnectError, ProtocolError, Timeout, TransportError
 from backend.states import RUNNING
@@ -30,14 +33,16 @@ def transport_error(exc: OSError, where: str, timed_out: str) -> TransportError:
     return ConnectError(f"{where}: {exc.strerror or exc}")
 
 
-@dataclass(frozen=True)
-class PingResult:
+class PingResult(NamedTuple):
+    """One ping's outcome. (A NamedTuple, as every record on a call's import path:
+    docs/design.md, "No dataclasses on the call path".)"""
+
     ok: bool
     server_id: str | None = None
     sstate: str | None = None
     sload: int | None = None
     rtt_ms: float | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: Mapping[str, Any] = MappingProxyType({})  # read-only: the default is shared
     error: str | None = None
 
     def matches(self, server_id: str) -> bool:

@@ -29,7 +29,6 @@ import selectors
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 from backend.errors import ProtocolError
 from backend.wire import protocol
@@ -38,18 +37,26 @@ from backend.wire.connection import PING_WIRE, Connection, PingResult, ping_resu
 GRACE_MIN, GRACE_MAX = 0.002, 0.05
 
 
-@dataclass
 class Probe:
-    """The ping of one ``host:port``."""
+    """The ping of one ``host:port``, filled in as it goes. A plain class with
+    ``__slots__``, not a dataclass: every ``backend call`` imports this module
+    (docs/design.md, "No dataclasses on the call path")."""
 
-    host: str
-    port: int
-    result: PingResult | None = None  # None: unresolved when we stopped waiting
-    conn: Connection | None = None  # the pinged connection, when result.ok
-    timed_out: bool = False  # waited the whole timeout without an answer
-    _sock: socket.socket | None = field(default=None, repr=False)
-    _out: bytes = field(default=b"", repr=False)
-    _decoder: protocol.FrameDecoder = field(default_factory=lambda: protocol.FrameDecoder(65536), repr=False)
+    __slots__ = ("host", "port", "result", "conn", "timed_out", "_sock", "_out", "_decoder")
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.result: PingResult | None = None  # None: unresolved when we stopped waiting
+        self.conn: Connection | None = None  # the pinged connection, when result.ok
+        self.timed_out = False  # waited the whole timeout without an answer
+        self._sock: socket.socket | None = None
+        self._out = b""
+        self._decoder = protocol.FrameDecoder(65536)
+
+    def __repr__(self) -> str:
+        return (f"Probe(host={self.host!r}, port={self.port!r}, result={self.result!r}, "
+                f"conn={self.conn!r}, timed_out={self.timed_out!r})")
 
     @property
     def pending(self) -> bool:

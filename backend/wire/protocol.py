@@ -14,14 +14,15 @@ Invariants:
   stays usable.
 """
 
-from __future__ import annotations
+# Not ``from __future__ import annotations``: NamedTuple would make each string
+# annotation a ForwardRef, compiled at import, on every call (docs/design.md,
+# "No dataclasses on the call path"; tests/integration/test_lean_call.py).
 
 import hashlib
 import hmac
 import struct
 import threading
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 
@@ -207,15 +208,35 @@ class FrameDecoder:
         return obj
 
 
-@dataclass(slots=True)  # not frozen: a frozen __init__ costs a setattr call per field, per request
+# No dataclasses here: every ``backend call`` imports this module, and ``dataclasses``
+# (with ``inspect``) cost a call ~9 ms of imports (docs/design.md, "No dataclasses on
+# the call path").
+
+
 class Request:
-    cmd: str
-    run_id: int | None
-    params: list[Any]
-    meta: dict[str, Any] | None
+    """One request. A plain class with ``__slots__`` (what ``@dataclass(slots=True)``
+    generated, written out): the server builds one per request, and this is as cheap
+    as it gets (232 ns; a NamedTuple's ``__new__`` was 367 ns, a frozen dataclass
+    pays a setattr call per field). Never changed after it is built."""
+
+    __slots__ = ("cmd", "run_id", "params", "meta")
+
+    def __init__(self, cmd: str, run_id: int | None, params: list[Any], meta: dict[str, Any] | None) -> None:
+        self.cmd = cmd
+        self.run_id = run_id
+        self.params = params
+        self.meta = meta
 
     def to_wire(self) -> list[Any]:
         return [self.cmd, self.run_id, self.params, self.meta]
+
+    def __eq__(self, other: object) -> bool:  # (so __hash__ is None: like the dataclass it was)
+        if not isinstance(other, Request):
+            return NotImplemented
+        return self.to_wire() == other.to_wire()
+
+    def __repr__(self) -> str:
+        return f"Request(cmd={self.cmd!r}, run_id={self.run_id!r}, params={self.params!r}, meta={self.meta!r})"
 
 
 def parse_request(obj: Any) -> Request:
@@ -238,15 +259,14 @@ def parse_request(obj: Any) -> Request:
     return Request(cmd, run_id, params, meta)
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
+class Response(NamedTuple):
     status: str
     errmsg: str | None
     result: Any
     meta: dict[str, Any]
 
     def to_wire(self) -> list[Any]:
-        return [self.status, self.errmsg, self.result, self.meta]
+        return list(self)
 
     @property
     def error_code(self) -> str | None:

@@ -7,16 +7,21 @@ one (``cli/parser.py``, every subcommand); both give the same answers."""
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
+from typing import ForwardRef
 
 from tests.helpers import backend, clean_env
 
 HEAVY = ("asyncio", "psutil", "sqlite3", "logging", "prometheus_client", "textual", "mttui",
          "backend.db", "backend.server", "backend.client.launcher", "backend.ops", "backend.stats",
          # The full parser and its subcommands' modules; secrets (random, base64): os.urandom does.
-         "backend.cli.parser", "backend.cli.pool", "backend.cli.central", "secrets", "random")
+         "backend.cli.parser", "backend.cli.pool", "backend.cli.central", "secrets", "random",
+         # Records on the call path are NamedTuples or slotted classes (docs/design.md, "No
+         # dataclasses on the call path"): dataclasses pulls inspect (ast, dis, tokenize ...).
+         "dataclasses", "inspect")
 # Only what a call needs to read the plain form: argparse (and what it loads for help) neither.
 PARSING = ("argparse", "gettext", "shutil", "backend.cli.callparser")
 
@@ -49,7 +54,10 @@ def test_call_to_a_running_server_imports_no_heavy_module(area: Path) -> None:
     assert "backend.client.client" in modules and "msgpack" in modules  # really a wire call
     assert not _heavy(modules), sorted(_heavy(modules))
     assert not _heavy(modules, PARSING), sorted(_heavy(modules, PARSING))
+    assert "dataclasses" not in modules and "inspect" not in modules  # (in HEAVY too: said out loud)
+    assert "json" not in modules  # a word PARAM and a string answer: nothing to parse or show as JSON
     out, modules = _imported(area, "--json", "-q", "--deadline", "20", "set-var", "color", "red")
+    assert out == "true" and "json" in modules
     assert not _heavy(modules, HEAVY + PARSING), sorted(_heavy(modules, HEAVY + PARSING))
     assert _imported(area, "get-var", "color")[0] == "red"
 
@@ -77,3 +85,19 @@ def test_direct_call_still_reads_the_db(area: Path) -> None:
     out, modules = _imported(area, "--direct", "get-var", "n")
     assert out == "7"
     assert "sqlite3" in modules  # --direct is the path that may pay for the db
+
+
+def test_records_on_the_call_path_have_real_types_as_annotations(area: Path) -> None:
+    # A NamedTuple in a module with ``from __future__ import annotations`` gets string
+    # annotations, each made a ForwardRef and compiled at import (~3 ms of a call, the
+    # first compile of a process the most): those modules go without the future import.
+    backend("call", "--area", str(area), "set-var", "color", "blue", check=True)
+    _, modules = _imported(area, "get-var", "color")
+    records = []
+    for name in sorted(m for m in modules if m.startswith("backend")):
+        for obj in vars(importlib.import_module(name)).values():
+            if isinstance(obj, type) and issubclass(obj, tuple) and obj.__module__ == name:
+                records.append(obj.__name__)
+                strings = [f for f, a in obj.__annotations__.items() if isinstance(a, str | ForwardRef)]
+                assert not strings, (name, obj.__name__, strings)
+    assert {"Area", "Settings", "Registration", "Entry", "Response", "PingResult"} <= set(records)

@@ -3,7 +3,6 @@ included (unit tests: the launcher and the stop are replaced, the files are real
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,7 +41,7 @@ def test_restart_new_server_that_never_answers(quiet_area: Path,
     monkeypatch.setattr(tasks, "start", lambda *a: LaunchResult(True, 999999, ""))
     monkeypatch.setattr(tasks, "stop", lambda *a: pytest.fail("must not stop the old one"))
     area = Area.open(quiet_area)
-    settings = dataclasses.replace(load_settings(area.root), call_deadline=0.3)
+    settings = load_settings(area.root).replace(call_deadline=0.3)
     [out] = tasks.restart_many(area, settings, [entry], FakePinger())
     assert not out.ok and "did not come up" in out.text
 

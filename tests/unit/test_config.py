@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import pickle
 from pathlib import Path
 from typing import Any
@@ -208,18 +207,18 @@ def test_launcher_env_round_trips_settings() -> None:
 def _setting_values() -> st.SearchStrategy[Settings]:
     """Any valid Settings: every field drawn from values ``coerce`` accepts."""
     parts: dict[str, st.SearchStrategy[Any]] = {}
-    for f in dataclasses.fields(Settings):
-        default = getattr(Settings(), f.name)
-        if f.name == "journal_mode":
-            parts[f.name] = st.sampled_from(("auto", "wal", "delete"))
-        elif f.name in ("port", "lowport"):
-            parts[f.name] = st.integers(0, 65535)
+    for name in Settings._fields:
+        default = getattr(Settings(), name)
+        if name == "journal_mode":
+            parts[name] = st.sampled_from(("auto", "wal", "delete"))
+        elif name in ("port", "lowport"):
+            parts[name] = st.integers(0, 65535)
         elif isinstance(default, str):
-            parts[f.name] = st.from_regex(r"[A-Za-z0-9.:\-]{1,40}", fullmatch=True)
+            parts[name] = st.from_regex(r"[A-Za-z0-9.:\-]{1,40}", fullmatch=True)
         elif isinstance(default, int):
-            parts[f.name] = st.integers(1, 10**6)  # within every upper bound (config._UPPER)
+            parts[name] = st.integers(1, 10**6)  # within every upper bound (config._UPPER)
         else:
-            parts[f.name] = st.floats(1e-6, 1e6, allow_nan=False, allow_infinity=False)
+            parts[name] = st.floats(1e-6, 1e6, allow_nan=False, allow_infinity=False)
     return st.builds(Settings, **parts)
 
 
