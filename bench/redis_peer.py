@@ -12,6 +12,7 @@ group; ``RedisTarget.stop`` signals that group and reaps it.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -23,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import loadgen
 from bench.targets import Target
 
 MakeCommand = Callable[[int], list[bytes]]
@@ -128,26 +128,46 @@ def sequential(target: Target, make: MakeCommand, duration: float) -> tuple[int,
         sock.close()
 
 
-class _Resp(loadgen.Wire):
-    """RESP for ``loadgen.drive``: the same lockstep connections as ours."""
+async def _read_reply(reader: asyncio.StreamReader, buf: bytearray) -> Any:
+    while True:
+        value = _take(buf)
+        if value is not _INCOMPLETE:
+            return value
+        data = await reader.read(65536)
+        if not data:
+            raise ConnectionError("closed")
+        buf += data
 
-    def __init__(self, make: MakeCommand, base: int) -> None:
-        self.make, self.base = make, base
 
-    def first(self) -> bytes:
-        return encode([b"PING"])  # the same one warm-up round trip as ours
-
-    def request(self, i: int) -> bytes:
-        return encode(self.make(self.base + i))
-
-    def take(self, buf: bytearray) -> Any:
-        value = _take(buf)  # raises on an error reply
-        return loadgen.INCOMPLETE if value is _INCOMPLETE else value
+async def _worker(target: Target, make: MakeCommand, end: float, counter: list[int], base: int) -> None:
+    reader, writer = await asyncio.open_connection(target.host, target.port)
+    buf = bytearray()
+    try:
+        writer.write(encode([b"PING"]))
+        await _read_reply(reader, buf)
+        i = 0
+        while time.perf_counter() < end:
+            writer.write(encode(make(base + i)))
+            await _read_reply(reader, buf)
+            i += 1
+            counter[0] += 1
+    finally:
+        writer.close()
 
 
 def concurrent(target: Target, make: MakeCommand, conns: int, duration: float) -> tuple[int, float]:
     """Replies in ``duration`` seconds from ``conns`` connections (cf. loadgen.concurrent)."""
-    return loadgen.drive(target, [_Resp(make, i * 10_000_000) for i in range(conns)], duration)
+
+    async def run() -> tuple[int, float]:
+        counter = [0]
+        t0 = time.perf_counter()
+        end = t0 + duration
+        await asyncio.gather(
+            *(_worker(target, make, end, counter, i * 10_000_000) for i in range(conns))
+        )
+        return counter[0], time.perf_counter() - t0
+
+    return asyncio.run(run())
 
 
 @dataclass
