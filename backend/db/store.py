@@ -126,25 +126,29 @@ class Store:
     def run(self, calls: list[Call]) -> list[Outcome]:
         """Run ``calls`` in one transaction; one outcome per call, in order."""
         self._waiting(True)
+        out = self._run(calls, busy_undo=False)
+        assert out is not None
+        return out
+
+    def run_nowait(self, calls: list[Call]) -> list[Outcome] | None:
+        """``run``, or None when the database is locked by someone else (nothing
+        done then): for the server's loop thread, which must never wait for a
+        lock (see ``server/dbworker.py``)."""
+        self._waiting(False)
+        return self._run(calls, busy_undo=True)
+
+    def _run(self, calls: list[Call], *, busy_undo: bool) -> list[Outcome] | None:
         if len(calls) > 1:
             # Optimistic: no savepoint per call (two statements each). Calls
             # rarely fail; when one does, the transaction is rolled back and the
             # batch run again with a savepoint per call, so the failure undoes
             # only its own call. Nothing was committed or answered in between.
-            outcomes = self._transaction(calls, savepoints=False, stop_on_error=True)
+            # (Undone for a lock instead, the second pass meets it too.)
+            outcomes = self._transaction(calls, savepoints=False, stop_on_error=True,
+                                         busy_undo=busy_undo)
             if outcomes is not None:
                 return outcomes
-        out = self._transaction(calls, savepoints=len(calls) > 1)
-        assert out is not None
-        return out
-
-    def run_nowait(self, call: Call) -> Outcome | None:
-        """Run one call now, or None when the database is locked by someone else
-        (nothing done then): for the server's loop thread, which must never wait
-        for a lock (see ``server/dbworker.py``)."""
-        self._waiting(False)
-        outcome = self._transaction([call], savepoints=False, busy_undo=True)
-        return None if outcome is None else outcome[0]
+        return self._transaction(calls, savepoints=len(calls) > 1, busy_undo=busy_undo)
 
     def _transaction(
         self, calls: list[Call], *, savepoints: bool, stop_on_error: bool = False,

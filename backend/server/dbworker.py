@@ -9,15 +9,19 @@ cost one fsync, not 50. Callbacks run only after COMMIT returned, in the loop
 thread, in one ``call_soon_threadsafe`` per batch. Callbacks, not a future per
 call: a future's done-callback costs one more loop turn per request.
 
-The loop thread runs a call itself (``_run_here``) when handing it over would
-cost more than the call: it is the only call of its turn, nothing is queued or
-running in the thread (so order is kept), the journal is WAL (a commit waits for
-no reader), the command has already finished in under ``INLINE_BUDGET`` every
-recent time (so a heavy query never stalls the loop), and the database is not
-locked by anyone else (``Store.run_nowait`` never waits: a locked database sends
-the call to the thread, which waits with the busy timeout while the loop goes
-on answering pings). A thread round trip costs ~80 µs of CPU on these machines,
-a third of a durable write (issue 16: the write c1 profile).
+The loop thread runs a turn's calls itself (``_run_here``) when handing them
+over would cost more than they do: nothing is queued or running in the thread
+(so order is kept), the journal is WAL (a commit waits for no reader), the
+calls' commands have recently taken, together, under ``INLINE_BUDGET`` (each
+command's average share of the transactions it ran in; one not seen yet counts
+as the whole budget, so it goes to the thread first and a heavy query never
+stalls the loop), and the database is not locked by anyone else
+(``Store.run_nowait`` never waits: a locked database sends the calls, undone,
+to the thread, which waits with the busy timeout while the loop goes on
+answering pings). A thread round trip costs ~80 µs of CPU on these machines, a
+third of a durable write (issue 16: the write c1 profile); at 50 lockstep
+clients the loop has nothing to read while a commit runs, so the thread buys no
+overlap either, only the hand-offs and the contention for the GIL.
 """
 
 from __future__ import annotations
@@ -41,8 +45,8 @@ Batch = list[tuple[Call, OnDone]]
 _STOP = object()
 
 INLINE_BUDGET = 0.002
-"""Seconds a command may have taken (recent average) and still run on the loop
-thread: a ping waits at most about this long behind it."""
+"""Seconds a turn's calls may be expected to take and still run on the loop
+thread: a ping waits about this long behind them at most, as a rule."""
 _COST_WEIGHT = 0.2  # exponential average of a command's cost: recent calls weigh most
 
 
@@ -64,7 +68,7 @@ class DbWorker:
         self._inline = inline
         self._turn: Batch = []  # calls dispatched in this loop turn (loop thread only)
         self._in_thread = 0  # calls handed to the thread and not yet resolved (loop thread only)
-        # Seconds per command (exponential average of single-call transactions).
+        # Seconds per command: exponential average of its share of the transactions it ran in.
         # Written by both threads, a whole float at a time under the GIL.
         self._cost: dict[str, float] = {}
         self.journal_mode = ""
@@ -99,42 +103,53 @@ class DbWorker:
         batch, self._turn = self._turn, []
         if not batch:
             return
-        if len(batch) == 1 and self._run_here(*batch[0]):
-            return
-        self._hand_over(batch)
+        if not self._run_here(batch):
+            self._hand_over(batch)
 
     def _hand_over(self, batch: Batch) -> None:
         self._in_thread += len(batch)
         self._queue.put(batch)
 
-    def _run_here(self, call: Call, on_done: OnDone) -> bool:
-        """Run ``call`` on the loop thread if that is safe now (see the module doc)."""
+    def _run_here(self, batch: Batch) -> bool:
+        """Run ``batch`` on the loop thread if that is safe now (see the module doc)."""
         store = self._store
         if (
             not self._inline or self._in_thread or store is None or self.journal_mode != "wal"
-            or self._cost.get(call.command.name, INLINE_BUDGET) >= INLINE_BUDGET
+            or self._estimate(batch) >= INLINE_BUDGET
             or not self._store_lock.acquire(blocking=False)
         ):
             return False
+        calls = [call for call, _ in batch]
         try:
             t0 = time.perf_counter()
-            outcome = store.run_nowait(call)
-            if outcome is None:  # locked by another process: the thread waits for it
+            outcomes = store.run_nowait(calls)
+            if outcomes is None:  # locked by another process: the thread waits for it
                 return False
-            self._note_cost(call, time.perf_counter() - t0)
-            self.counters.count_batch(1)
+            self._note_cost(calls, time.perf_counter() - t0)
+            self.counters.count_batch(len(calls))
         except Exception:
             log.exception("internal error in the store")
-            outcome = (False, ("db_error", "internal error (see the server log)"))
+            outcomes = [(False, ("db_error", "internal error (see the server log)"))] * len(calls)
         finally:
             self._store_lock.release()
-        _resolve([(call, on_done)], [outcome])
+        _resolve(batch, outcomes)
         return True
 
-    def _note_cost(self, call: Call, seconds: float) -> None:
-        name = call.command.name
-        old = self._cost.get(name)
-        self._cost[name] = seconds if old is None else old + _COST_WEIGHT * (seconds - old)
+    def _estimate(self, batch: Batch) -> float:
+        """Seconds ``batch`` is expected to take: the sum of its commands' recent
+        costs, a command not seen yet counting as the whole budget."""
+        cost = self._cost
+        return sum(cost.get(call.command.name, INLINE_BUDGET) for call, _ in batch)
+
+    def _note_cost(self, calls: list[Call], seconds: float) -> None:
+        """A transaction of ``calls`` took ``seconds``: each call's share (the
+        commit spread over the batch) goes into its command's average."""
+        share = seconds / len(calls)
+        cost = self._cost
+        for call in calls:
+            name = call.command.name
+            old = cost.get(name)
+            cost[name] = share if old is None else old + _COST_WEIGHT * (share - old)
 
     def _resolved(self, batch: Batch, outcomes: list[Outcome]) -> None:
         self._in_thread -= len(batch)
@@ -180,13 +195,13 @@ class DbWorker:
         self.counters.count_batch(len(batch))
         with self._store_lock:
             t0 = time.perf_counter()
+            calls = [call for call, _ in batch]
             try:
-                outcomes = store.run([call for call, _ in batch])
+                outcomes = store.run(calls)
             except Exception:
                 log.exception("internal error in the store")
                 outcomes = [(False, ("db_error", "internal error (see the server log)"))] * len(batch)
-            if len(batch) == 1:
-                self._note_cost(batch[0][0], time.perf_counter() - t0)
+            self._note_cost(calls, time.perf_counter() - t0)
         self._loop.call_soon_threadsafe(self._resolved, batch, outcomes)
 
 

@@ -108,22 +108,50 @@ def test_calls_of_one_loop_turn_are_one_transaction(
     w = _worker(loop, tmp_path / "main.db")
     where = Where()
 
-    async def burst() -> list[Outcome]:
-        await _call(w, Call(where.command, _ctx(tmp_path), ["warm"]))  # now known to be cheap
+    async def burst(tag: str) -> list[Outcome]:
         futs = []
         for i in range(5):  # dispatched in one turn, as five ready connections would be
             fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-            w.submit(Call(where.command, _ctx(tmp_path), [f"b{i}"]), fut.set_result)
+            w.submit(Call(where.command, _ctx(tmp_path), [f"{tag}{i}"]), fut.set_result)
             futs.append(fut)
         return list(await asyncio.wait_for(asyncio.gather(*futs), 30))
 
     try:
-        out = loop.run_until_complete(burst())
+        first = loop.run_until_complete(burst("a"))
+        second = loop.run_until_complete(burst("b"))
     finally:
         w.stop()
-    assert out == [(True, f"b{i}") for i in range(5)]
-    assert where.threads[1:] == ["db"] * 5  # a batch goes to the thread, whole
-    assert w.counters.commits == 2  # the warm-up, then one commit for the five
+    assert first == [(True, f"a{i}") for i in range(5)]
+    assert second == [(True, f"b{i}") for i in range(5)]
+    # Unknown cost: the first batch goes to the thread, whole; known cheap since,
+    # the second runs on the loop thread, whole.
+    assert where.threads == ["db"] * 5 + ["MainThread"] * 5
+    assert w.counters.commits == 2
+
+
+def test_a_turn_expected_to_take_too_long_goes_to_the_thread(
+    loop: asyncio.AbstractEventLoop, tmp_path: Path
+) -> None:
+    w = _worker(loop, tmp_path / "main.db")
+    where = Where()
+
+    async def burst(n: int) -> None:
+        futs = []
+        for i in range(n):
+            fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+            w.submit(Call(where.command, _ctx(tmp_path), [f"k{i}"]), fut.set_result)
+            futs.append(fut)
+        await asyncio.wait_for(asyncio.gather(*futs), 30)
+
+    try:
+        loop.run_until_complete(burst(1))  # measured: cheap
+        w._cost["where"] = INLINE_BUDGET / 4  # as if each call took a quarter of the budget
+        loop.run_until_complete(burst(3))  # 3/4 of the budget: here
+        w._cost["where"] = INLINE_BUDGET / 4
+        loop.run_until_complete(burst(4))  # the whole budget: the thread
+    finally:
+        w.stop()
+    assert where.threads == ["db"] + ["MainThread"] * 3 + ["db"] * 4
 
 
 def test_a_lock_held_elsewhere_sends_the_call_to_the_thread_and_the_loop_keeps_running(

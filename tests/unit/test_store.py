@@ -227,11 +227,19 @@ def test_run_nowait_leaves_a_locked_database_alone(tmp_path: Path) -> None:
     try:
         other.execute("BEGIN IMMEDIATE")
         t0 = time.monotonic()
-        assert store.run_nowait(main_call(tmp_path, "set-var", "x", "1")) is None
+        assert store.run_nowait([main_call(tmp_path, "set-var", "x", "1")]) is None
+        assert store.run_nowait([main_call(tmp_path, "set-var", "x", "1"),
+                                 main_call(tmp_path, "get-var", "x")]) is None
         assert time.monotonic() - t0 < 5.0  # did not wait out the 10 s busy timeout
         assert not store.conn.in_transaction
         other.execute("ROLLBACK")
-        assert store.run_nowait(main_call(tmp_path, "set-var", "x", "1")) == (True, True)
+        assert store.run_nowait([main_call(tmp_path, "set-var", "x", "1")]) == [(True, True)]
+        # A batch with a failing call: run again with savepoints, the rest kept.
+        out = store.run_nowait([main_call(tmp_path, "set-var", "y", "2"),
+                                main_call(tmp_path, "set-var", "bad", ["no"]),
+                                main_call(tmp_path, "get-var", "y")])
+        assert out is not None and out[0] == (True, True) and out[2] == (True, "2")
+        assert out[1][0] is False and out[1][1][0] == "bad_request"
         # A batch waits for a lock again (up to the configured busy timeout).
         assert store.run([main_call(tmp_path, "get-var", "x")]) == [(True, "1")]
         assert store.conn.execute("PRAGMA busy_timeout").fetchone() == (10000,)
