@@ -66,6 +66,16 @@ async def _call(w: DbWorker, call: Call) -> Outcome:
     return await asyncio.wait_for(fut, 30)
 
 
+async def _turn(w: DbWorker, calls: list[Call]) -> list[Outcome]:
+    """``calls`` submitted in one loop turn, as that many ready connections would."""
+    loop = asyncio.get_running_loop()
+    futs: list[asyncio.Future[Outcome]] = []
+    for call in calls:
+        futs.append(loop.create_future())
+        w.submit(call, futs[-1].set_result)
+    return list(await asyncio.wait_for(asyncio.gather(*futs), 30))
+
+
 def _run(loop: asyncio.AbstractEventLoop, w: DbWorker, call: Call) -> Outcome:
     return loop.run_until_complete(_call(w, call))
 
@@ -108,17 +118,13 @@ def test_calls_of_one_loop_turn_are_one_transaction(
     w = _worker(loop, tmp_path / "main.db")
     where = Where()
 
-    async def burst(tag: str) -> list[Outcome]:
-        futs = []
-        for i in range(5):  # dispatched in one turn, as five ready connections would be
-            fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-            w.submit(Call(where.command, _ctx(tmp_path), [f"{tag}{i}"]), fut.set_result)
-            futs.append(fut)
-        return list(await asyncio.wait_for(asyncio.gather(*futs), 30))
+    def burst(tag: str) -> list[Outcome]:
+        calls = [Call(where.command, _ctx(tmp_path), [f"{tag}{i}"]) for i in range(5)]
+        return loop.run_until_complete(_turn(w, calls))
 
     try:
-        first = loop.run_until_complete(burst("a"))
-        second = loop.run_until_complete(burst("b"))
+        first = burst("a")
+        second = burst("b")
     finally:
         w.stop()
     assert first == [(True, f"a{i}") for i in range(5)]
@@ -135,20 +141,16 @@ def test_a_turn_expected_to_take_too_long_goes_to_the_thread(
     w = _worker(loop, tmp_path / "main.db")
     where = Where()
 
-    async def burst(n: int) -> None:
-        futs = []
-        for i in range(n):
-            fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-            w.submit(Call(where.command, _ctx(tmp_path), [f"k{i}"]), fut.set_result)
-            futs.append(fut)
-        await asyncio.wait_for(asyncio.gather(*futs), 30)
+    def burst(n: int) -> None:
+        loop.run_until_complete(_turn(w, [Call(where.command, _ctx(tmp_path), [f"k{i}"])
+                                          for i in range(n)]))
 
     try:
-        loop.run_until_complete(burst(1))  # measured: cheap
+        burst(1)  # measured: cheap
         w._cost["where"] = INLINE_BUDGET / 4  # as if each call took a quarter of the budget
-        loop.run_until_complete(burst(3))  # 3/4 of the budget: here
+        burst(3)  # 3/4 of the budget: here
         w._cost["where"] = INLINE_BUDGET / 4
-        loop.run_until_complete(burst(4))  # the whole budget: the thread
+        burst(4)  # the whole budget: the thread
     finally:
         w.stop()
     assert where.threads == ["db"] + ["MainThread"] * 3 + ["db"] * 4
